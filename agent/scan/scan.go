@@ -1,0 +1,304 @@
+// Package scan walks folders, hashes each file once and decides each file's
+// verdict from the local signature database first and the cloud second.
+package scan
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/herdsec/herd"
+)
+
+// LocalDB is a local signature database (sigdb.DB implements it).
+type LocalDB interface {
+	// Match returns the threat name of a signature matching the digests.
+	Match(d *herd.FileDigests) (name string, ok bool)
+}
+
+// Options configure a scan.
+type Options struct {
+	DB LocalDB
+	// Cloud answers lookups for files the local database does not decide;
+	// nil scans with the local database only.
+	Cloud herd.ReputationService
+	// Workers hashing files; 0 means one per CPU.
+	Workers int
+	// CloudBatch is how many files go into one cloud lookup (each file is
+	// asked for by its sha256, sha1 and md5). 0 means 333, under the
+	// API's 1,000-object limit.
+	CloudBatch int
+	// Progress, if set, is called from time to time with the files and bytes
+	// hashed so far.
+	Progress func(files, bytes int64)
+}
+
+// Result is one finding: a detection or a file that could not be scanned.
+type Result struct {
+	Path    string       `json:"path"`
+	Verdict herd.Verdict `json:"verdict,omitempty"`
+	Threat  string       `json:"threat,omitempty"`
+	Source  string       `json:"source,omitempty"` // local-db, or the cloud's source (operator, import, builtin)
+	Where   string       `json:"where,omitempty"`  // "local" or "cloud"
+	Test    bool         `json:"test,omitempty"`
+	SHA256  string       `json:"sha256,omitempty"`
+	Err     string       `json:"error,omitempty"`
+}
+
+// Summary totals a scan.
+type Summary struct {
+	Files       int64         `json:"files"`
+	Bytes       int64         `json:"bytes"`
+	Detections  int64         `json:"detections"`
+	Errors      int64         `json:"errors"`
+	LocalHits   int64         `json:"local_detections"`
+	CloudAsked  int64         `json:"cloud_files_checked"`
+	CloudFailed bool          `json:"cloud_unavailable"`
+	CloudError  string        `json:"cloud_error,omitempty"`
+	Duration    time.Duration `json:"duration_ns"`
+}
+
+type hashed struct {
+	path string
+	d    herd.FileDigests
+}
+
+// Scan scans the given paths (files or folders, walked recursively without
+// following symbolic links) and calls report for every detection and every
+// error, from one goroutine at a time.
+func Scan(ctx context.Context, paths []string, opt Options, report func(Result)) (Summary, error) {
+	start := time.Now()
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opt.CloudBatch <= 0 || opt.CloudBatch > 333 {
+		opt.CloudBatch = 333
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var sum Summary
+	results := make(chan Result, 64)
+	files := make(chan string, 256)
+	undecided := make(chan hashed, 1024)
+	var progress struct {
+		sync.Mutex
+		files, bytes int64
+	}
+
+	go func() { // walk
+		defer close(files)
+		for _, root := range paths {
+			err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					results <- Result{Path: path, Err: err.Error()}
+					if d != nil && d.IsDir() {
+						return fs.SkipDir
+					}
+					return nil
+				}
+				if !d.Type().IsRegular() {
+					return nil
+				}
+				select {
+				case files <- path:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			})
+			if err != nil && ctx.Err() != nil {
+				return
+			}
+		}
+	}()
+
+	var workers sync.WaitGroup
+	for range opt.Workers {
+		workers.Go(func() {
+			h := newHasher()
+			for path := range files {
+				d, err := h.hashFile(path)
+				if err != nil {
+					results <- Result{Path: path, Err: err.Error()}
+					continue
+				}
+				progress.Lock()
+				progress.files++
+				progress.bytes += d.Size
+				progress.Unlock()
+				if opt.DB != nil {
+					if name, ok := opt.DB.Match(&d); ok {
+						results <- Result{Path: path, Verdict: herd.VerdictMalicious, Threat: name, Source: herd.SourceLocalDB, Where: "local", Test: name == herd.EICARThreat, SHA256: hex.EncodeToString(d.SHA256[:])}
+						continue
+					}
+				}
+				if opt.Cloud != nil {
+					undecided <- hashed{path, d}
+				}
+			}
+		})
+	}
+	go func() {
+		workers.Wait()
+		close(undecided)
+	}()
+
+	var cloudDone = make(chan struct{})
+	var cloudErr error
+	var cloudAsked int64
+	go func() { // ask the cloud in batches
+		defer close(cloudDone)
+		batch := make([]hashed, 0, opt.CloudBatch)
+		flush := func() {
+			if len(batch) == 0 || cloudErr != nil {
+				batch = batch[:0]
+				return
+			}
+			cloudErr = askCloud(ctx, opt.Cloud, batch, results)
+			if cloudErr == nil {
+				cloudAsked += int64(len(batch))
+			}
+			batch = batch[:0]
+		}
+		for h := range undecided {
+			batch = append(batch, h)
+			if len(batch) == opt.CloudBatch {
+				flush()
+			}
+		}
+		flush()
+	}()
+	go func() {
+		<-cloudDone
+		close(results)
+	}()
+
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for results != nil {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				results = nil
+				break
+			}
+			if r.Err != "" {
+				sum.Errors++
+			} else {
+				sum.Detections++
+				if r.Where == "local" {
+					sum.LocalHits++
+				}
+			}
+			report(r)
+		case <-tick.C:
+			if opt.Progress != nil {
+				progress.Lock()
+				f, b := progress.files, progress.bytes
+				progress.Unlock()
+				opt.Progress(f, b)
+			}
+		}
+	}
+	sum.Files, sum.Bytes = progress.files, progress.bytes
+	if opt.Progress != nil {
+		opt.Progress(sum.Files, sum.Bytes)
+	}
+	sum.CloudAsked = cloudAsked
+	if cloudErr != nil {
+		sum.CloudFailed, sum.CloudError = true, herd.ErrorMessage(cloudErr)
+	}
+	sum.Duration = time.Since(start)
+	return sum, ctx.Err()
+}
+
+// askCloud looks up a batch of files by all three hashes and reports the
+// worst verdict of each file that is malicious or suspicious.
+func askCloud(ctx context.Context, cloud herd.ReputationService, batch []hashed, results chan<- Result) error {
+	objs := make([]herd.Object, 0, 3*len(batch))
+	for _, h := range batch {
+		objs = append(objs,
+			herd.Object{Kind: herd.KindSHA256, Value: hex.EncodeToString(h.d.SHA256[:])},
+			herd.Object{Kind: herd.KindSHA1, Value: hex.EncodeToString(h.d.SHA1[:])},
+			herd.Object{Kind: herd.KindMD5, Value: hex.EncodeToString(h.d.MD5[:])})
+	}
+	recs, err := cloud.Lookup(ctx, objs)
+	if err != nil {
+		return err
+	}
+	if len(recs) != len(objs) {
+		return errors.New("cloud lookup: answer count does not match")
+	}
+	for i, h := range batch {
+		worst := recs[3*i]
+		for _, r := range recs[3*i+1 : 3*i+3] {
+			if r.Verdict.Severity() > worst.Verdict.Severity() {
+				worst = r
+			}
+		}
+		if worst.Verdict == herd.VerdictMalicious || worst.Verdict == herd.VerdictSuspicious {
+			results <- Result{Path: h.path, Verdict: worst.Verdict, Threat: worst.Threat, Source: worst.Source, Where: "cloud", Test: worst.Test, SHA256: objs[3*i].Value}
+		}
+	}
+	return nil
+}
+
+// hasher computes the three digests of a file in one streaming pass with
+// a fixed buffer, so memory stays bounded whatever the file size.
+type hasher struct {
+	sha256, sha1, md5 hash.Hash
+	buf               []byte
+}
+
+func newHasher() *hasher {
+	return &hasher{sha256: sha256.New(), sha1: sha1.New(), md5: md5.New(), buf: make([]byte, 256<<10)}
+}
+
+func (h *hasher) hashFile(path string) (herd.FileDigests, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return herd.FileDigests{}, err
+	}
+	defer f.Close()
+	return h.hash(f)
+}
+
+func (h *hasher) hash(r io.Reader) (herd.FileDigests, error) {
+	var d herd.FileDigests
+	h.sha256.Reset()
+	h.sha1.Reset()
+	h.md5.Reset()
+	for {
+		n, err := r.Read(h.buf)
+		if n > 0 {
+			b := h.buf[:n]
+			h.sha256.Write(b)
+			h.sha1.Write(b)
+			h.md5.Write(b)
+			d.Size += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return d, err
+		}
+	}
+	h.sha256.Sum(d.SHA256[:0])
+	h.sha1.Sum(d.SHA1[:0])
+	h.md5.Sum(d.MD5[:0])
+	d.HaveSHA1, d.HaveMD5 = true, true
+	return d, nil
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/agent/scan"
+	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/internal/cli"
+	"github.com/herdsec/herd/sigdb"
+)
+
+// Exit statuses, as ClamAV's: 0 nothing found, 1 something found, 2 an error.
+const (
+	ExitClean = 0
+	ExitFound = 1
+	ExitError = 2
+)
+
+// Main is the agent CLI. Tests run it with their own writers.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// IsTerminal says whether a writer is a terminal (for the progress bar).
+	IsTerminal func(w io.Writer) bool
+}
+
+// NewMain returns a Main on the process's standard streams.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isTerminal}
+}
+
+const usage = `Usage: herd [--cloud URL] COMMAND [ARGS]
+
+Commands:
+  scan [--db FILE]... [--json] [--no-cloud] PATH...   scan files and folders
+
+The cloud defaults to $HERD_CLOUD, else ` + cli.DefaultCloud + `.
+Exit status: 0 nothing found, 1 something found, 2 an error.
+`
+
+// Run runs one command and returns the exit status.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	fl := flag.NewFlagSet("herd", flag.ContinueOnError)
+	fl.SetOutput(m.Stderr)
+	fl.Usage = func() { fmt.Fprint(m.Stderr, usage) }
+	cloud := fl.String("cloud", "", "cloud `URL`")
+	if err := fl.Parse(args); err != nil {
+		return ExitError
+	}
+	if fl.NArg() == 0 {
+		fl.Usage()
+		return ExitError
+	}
+	switch cmd, rest := fl.Arg(0), fl.Args()[1:]; cmd {
+	case "scan":
+		return m.scan(ctx, *cloud, rest)
+	case "help":
+		fmt.Fprint(m.Stdout, usage)
+		return ExitClean
+	default:
+		fmt.Fprintf(m.Stderr, "herd: unknown command %q\n\n%s", cmd, usage)
+		return ExitError
+	}
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return fmt.Sprint(*s) }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func (m *Main) scan(ctx context.Context, cloudFlag string, args []string) int {
+	fl := flag.NewFlagSet("herd scan", flag.ContinueOnError)
+	fl.SetOutput(m.Stderr)
+	var dbs stringList
+	fl.Var(&dbs, "db", "ClamAV hash signature `file` (.hdb/.hsb) to load; repeatable")
+	asJSON := fl.Bool("json", false, "print JSON lines instead of text")
+	noCloud := fl.Bool("no-cloud", false, "do not ask the cloud; local database only")
+	workers := fl.Int("workers", 0, "files hashed in parallel (0: one per CPU)")
+	fl.StringVar(&cloudFlag, "cloud", cloudFlag, "cloud `URL`")
+	paths, err := cli.Parse(fl, args)
+	if err != nil {
+		return ExitError
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(m.Stderr, "herd scan: no path given")
+		return ExitError
+	}
+	db := sigdb.Builtin()
+	for _, f := range dbs {
+		if err := db.LoadFile(f); err != nil {
+			fmt.Fprintln(m.Stderr, "herd scan:", herd.ErrorMessage(err))
+			return ExitError
+		}
+	}
+	opt := scan.Options{DB: db, Workers: *workers}
+	cloudURL := cli.Cloud(cloudFlag, m.Getenv)
+	if !*noCloud {
+		c, err := httpapi.NewClient(cloudURL)
+		if err != nil {
+			fmt.Fprintln(m.Stderr, "herd scan:", herd.ErrorMessage(err))
+			return ExitError
+		}
+		opt.Cloud = c
+	}
+	out := newPrinter(m.Stdout, *asJSON)
+	if !*asJSON && m.IsTerminal(m.Stderr) {
+		bar := progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(m.Stderr),
+			progressbar.OptionSetDescription("scanning"),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowCount(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		opt.Progress = func(files, bytes int64) {
+			bar.Describe(fmt.Sprintf("scanning: %d files", files))
+			_ = bar.Set64(bytes)
+		}
+		out.before = func() { _ = bar.Clear() }
+		defer func() { _ = bar.Finish() }()
+	}
+	sum, err := scan.Scan(ctx, paths, opt, out.result)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "herd scan:", err)
+		return ExitError
+	}
+	out.summary(sum, cloudURL, *noCloud)
+	if sum.CloudFailed {
+		fmt.Fprintf(m.Stderr, "herd scan: WARNING: cloud verdicts were unavailable (%s); files were checked against the local database only\n", sum.CloudError)
+	}
+	switch {
+	case sum.Detections > 0:
+		return ExitFound
+	case sum.Errors > 0:
+		return ExitError
+	}
+	return ExitClean
+}
+
+type printer struct {
+	w      io.Writer
+	json   *json.Encoder
+	before func()
+}
+
+func newPrinter(w io.Writer, asJSON bool) *printer {
+	p := &printer{w: w, before: func() {}}
+	if asJSON {
+		p.json = json.NewEncoder(w)
+	}
+	return p
+}
+
+func (p *printer) result(r scan.Result) {
+	p.before()
+	if p.json != nil {
+		typ := "detection"
+		if r.Err != "" {
+			typ = "error"
+		}
+		_ = p.json.Encode(struct {
+			Type string `json:"type"`
+			scan.Result
+		}{typ, r})
+		return
+	}
+	if r.Err != "" {
+		fmt.Fprintf(p.w, "%s: ERROR %s\n", r.Path, r.Err)
+		return
+	}
+	from := "local database"
+	if r.Where == "cloud" {
+		from = "cloud, " + r.Source
+	}
+	test := ""
+	if r.Test {
+		test = ", test verdict"
+	}
+	fmt.Fprintf(p.w, "%s: %s FOUND (%s, %s%s)\n", r.Path, r.Threat, r.Verdict, from, test)
+}
+
+func (p *printer) summary(s scan.Summary, cloudURL string, noCloud bool) {
+	if p.json != nil {
+		_ = p.json.Encode(struct {
+			Type string `json:"type"`
+			scan.Summary
+		}{"summary", s})
+		return
+	}
+	secs := s.Duration.Seconds()
+	cloud := fmt.Sprintf("%s: %d files checked", cloudURL, s.CloudAsked)
+	switch {
+	case noCloud:
+		cloud = "not asked (--no-cloud)"
+	case s.CloudFailed:
+		cloud = "UNAVAILABLE: local database only"
+	}
+	fmt.Fprintf(p.w, "\n----------- SCAN SUMMARY -----------\n")
+	fmt.Fprintf(p.w, "Scanned files: %d\nScanned data:  %.2f MB\nDetections:    %d\nErrors:        %d\nCloud:         %s\n",
+		s.Files, float64(s.Bytes)/1e6, s.Detections, s.Errors, cloud)
+	if secs > 0 {
+		fmt.Fprintf(p.w, "Time:          %.3f s (%.0f files/s, %.1f MB/s)\n", secs, float64(s.Files)/secs, float64(s.Bytes)/1e6/secs)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

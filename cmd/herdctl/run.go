@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/internal/cli"
+	"github.com/herdsec/herd/sigdb"
+)
+
+// DefaultTokenFile is where herdd writes its admin token when run with defaults.
+var DefaultTokenFile = filepath.Join("herd-data", "admin.token")
+
+// Main is the operator CLI. Tests run it with their own writers.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// NewMain returns a Main on the process's standard streams.
+func NewMain() *Main { return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv} }
+
+const usage = `Usage: herdctl [--cloud URL] [--token-file FILE] COMMAND [ARGS]
+
+Commands:
+  verdict set KIND:VALUE malicious|suspicious|clean --name NAME
+  verdict get KIND:VALUE
+  verdict import FILE...      ClamAV hash signatures (.hdb, .hsb: HASH:SIZE:NAME)
+  telemetry stats
+
+KIND is sha256, sha1, md5, url, domain or ip. The cloud defaults to
+$HERD_CLOUD, else ` + cli.DefaultCloud + `; the token file to $HERD_TOKEN_FILE,
+else ./herd-data/admin.token.
+`
+
+// Run runs one command and returns the exit status: 0 success, 1 failure, 2 usage.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	fl := flag.NewFlagSet("herdctl", flag.ContinueOnError)
+	fl.SetOutput(m.Stderr)
+	fl.Usage = func() { fmt.Fprint(m.Stderr, usage) }
+	cloud := fl.String("cloud", "", "cloud `URL`")
+	tokenFile := fl.String("token-file", "", "admin token `file`")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() == 0 {
+		fl.Usage()
+		return 2
+	}
+	client, err := m.client(*cloud, *tokenFile)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "herdctl:", herd.ErrorMessage(err))
+		return 1
+	}
+	words := fl.Args()
+	var cmdErr error
+	switch strings.Join(words[:min(2, len(words))], " ") {
+	case "verdict set":
+		cmdErr = m.verdictSet(ctx, client, words[2:])
+	case "verdict get":
+		cmdErr = m.verdictGet(ctx, client, words[2:])
+	case "verdict import":
+		cmdErr = m.verdictImport(ctx, client, words[2:])
+	case "telemetry stats":
+		var st httpapi.TelemetryStats
+		if st, cmdErr = client.TelemetryStats(ctx); cmdErr == nil {
+			m.printJSON(st)
+		}
+	default:
+		fmt.Fprintf(m.Stderr, "herdctl: unknown command %q\n\n%s", strings.Join(words, " "), usage)
+		return 2
+	}
+	if cmdErr != nil {
+		if u, ok := cmdErr.(usageError); ok {
+			fmt.Fprintf(m.Stderr, "herdctl: %s\n", string(u))
+			return 2
+		}
+		fmt.Fprintln(m.Stderr, "herdctl:", herd.ErrorMessage(cmdErr))
+		for _, p := range herd.ErrorProblems(cmdErr) {
+			fmt.Fprintln(m.Stderr, "  ", p.String())
+		}
+		return 1
+	}
+	return 0
+}
+
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+func (m *Main) client(cloudFlag, tokenFlag string) (*httpapi.Client, error) {
+	c, err := httpapi.NewClient(cli.Cloud(cloudFlag, m.Getenv))
+	if err != nil {
+		return nil, err
+	}
+	path := tokenFlag
+	if path == "" {
+		path = m.Getenv("HERD_TOKEN_FILE")
+	}
+	if path == "" {
+		path = DefaultTokenFile
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, herd.Errorf(herd.EUNAUTHORIZED, "admin token: %v (use --token-file)", err)
+	}
+	c.Token = strings.TrimSpace(string(b))
+	return c, nil
+}
+
+func (m *Main) verdictSet(ctx context.Context, c *httpapi.Client, args []string) error {
+	fl := flag.NewFlagSet("herdctl verdict set", flag.ContinueOnError)
+	fl.SetOutput(m.Stderr)
+	name := fl.String("name", "", "threat `name`")
+	pos, err := cli.Parse(fl, args)
+	if err != nil {
+		return usageError("verdict set: " + err.Error())
+	}
+	if len(pos) != 2 {
+		return usageError("verdict set: want KIND:VALUE malicious|suspicious|clean --name NAME")
+	}
+	obj, err := herd.ParseObject(pos[0])
+	if err != nil {
+		return err
+	}
+	v := herd.Verdict(pos[1])
+	if v != herd.VerdictMalicious && v != herd.VerdictSuspicious && v != herd.VerdictClean {
+		return usageError(fmt.Sprintf("verdict set: verdict %q: want malicious, suspicious or clean", pos[1]))
+	}
+	if *name == "" && v != herd.VerdictClean {
+		return usageError("verdict set: --name is required for malicious and suspicious verdicts")
+	}
+	res, err := c.SetVerdicts(ctx, []httpapi.VerdictInput{{Kind: obj.Kind, Value: obj.Value, Verdict: v, Threat: *name}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "%s: %s %s (seq %d)\n", obj, v, *name, res.Seq)
+	return nil
+}
+
+func (m *Main) verdictGet(ctx context.Context, c *httpapi.Client, args []string) error {
+	if len(args) != 1 {
+		return usageError("verdict get: want KIND:VALUE")
+	}
+	obj, err := herd.ParseObject(args[0])
+	if err != nil {
+		return err
+	}
+	res, err := c.GetVerdict(ctx, obj)
+	if err != nil {
+		return err
+	}
+	m.printJSON(res)
+	return nil
+}
+
+// importBatch is how many verdicts one admin request carries.
+const importBatch = httpapi.MaxAdminVerdicts
+
+// verdictImport reads every file completely before sending anything, so a
+// malformed line (reported with its line number) imports nothing.
+func (m *Main) verdictImport(ctx context.Context, c *httpapi.Client, files []string) error {
+	if len(files) == 0 {
+		return usageError("verdict import: want FILE...")
+	}
+	var vs []httpapi.VerdictInput
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		err = sigdb.Parse(f, filepath.Base(path), func(_ int, s sigdb.Signature) error {
+			vs = append(vs, httpapi.VerdictInput{Kind: s.Kind, Value: s.Hash, Verdict: herd.VerdictMalicious, Threat: s.Name, Source: herd.SourceImport})
+			return nil
+		})
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	stored := 0
+	for len(vs) > 0 {
+		n := min(len(vs), importBatch)
+		res, err := c.SetVerdicts(ctx, vs[:n])
+		if err != nil {
+			return fmt.Errorf("after %d imported: %w", stored, err)
+		}
+		stored += res.Stored
+		vs = vs[n:]
+	}
+	fmt.Fprintf(m.Stdout, "imported %d verdicts\n", stored)
+	return nil
+}
+
+func (m *Main) printJSON(v any) {
+	enc := json.NewEncoder(m.Stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,226 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/herdsec/herd"
+)
+
+// Client speaks the agent and admin APIs.
+type Client struct {
+	BaseURL string       // e.g. http://127.0.0.1:8440
+	HTTP    *http.Client // nil: a client with a 30 s timeout
+	Token   string       // admin bearer token, for admin calls
+}
+
+// NewClient returns a client of the cloud at baseURL.
+func NewClient(baseURL string) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, herd.Errorf(herd.EINVALID, "cloud URL %q: want http(s)://HOST:PORT", baseURL)
+	}
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), HTTP: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+var _ herd.ReputationService = (*Client)(nil)
+
+// Lookup returns the cloud's verdict of each object, in order, asking in
+// batches of at most MaxLookupObjects.
+func (c *Client) Lookup(ctx context.Context, objs []herd.Object) ([]herd.Record, error) {
+	out := make([]herd.Record, 0, len(objs))
+	for len(objs) > 0 {
+		n := min(len(objs), MaxLookupObjects)
+		resp, err := c.LookupAnswers(ctx, objs[:n])
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range resp.Results {
+			out = append(out, herd.Record{Object: herd.Object{Kind: a.Kind, Value: a.Value}, Verdict: a.Verdict, Threat: a.Threat, Source: a.Source, Test: a.Test})
+		}
+		objs = objs[n:]
+	}
+	return out, nil
+}
+
+// LookupAnswers asks for the verdicts of up to MaxLookupObjects objects and
+// returns the wire answer, with cache TTLs.
+func (c *Client) LookupAnswers(ctx context.Context, objs []herd.Object) (LookupResponse, error) {
+	var resp LookupResponse
+	err := c.do(ctx, http.MethodPost, "/v1/lookup", LookupRequest{Objects: objs}, &resp)
+	if err == nil && len(resp.Results) != len(objs) {
+		err = fmt.Errorf("lookup: %d answers for %d objects", len(resp.Results), len(objs))
+	}
+	return resp, err
+}
+
+// SendTelemetry sends a batch of events and returns once they are stored.
+func (c *Client) SendTelemetry(ctx context.Context, events []herd.Event) (TelemetryResponse, error) {
+	var resp TelemetryResponse
+	err := c.do(ctx, http.MethodPost, "/v1/telemetry", TelemetryRequest{Events: events}, &resp)
+	return resp, err
+}
+
+// SetVerdicts stores verdicts through the admin API.
+func (c *Client) SetVerdicts(ctx context.Context, vs []VerdictInput) (SetVerdictsResponse, error) {
+	var resp SetVerdictsResponse
+	err := c.do(ctx, http.MethodPost, "/v1/admin/verdicts", SetVerdictsRequest{Verdicts: vs}, &resp)
+	return resp, err
+}
+
+// GetVerdict returns the current verdict of obj through the admin API.
+func (c *Client) GetVerdict(ctx context.Context, obj herd.Object) (VerdictResponse, error) {
+	var resp VerdictResponse
+	err := c.do(ctx, http.MethodGet, "/v1/admin/verdict?object="+url.QueryEscape(obj.String()), nil, &resp)
+	return resp, err
+}
+
+// TelemetryStats returns the size of the telemetry store.
+func (c *Client) TelemetryStats(ctx context.Context) (TelemetryStats, error) {
+	var resp TelemetryStats
+	err := c.do(ctx, http.MethodGet, "/v1/admin/telemetry/stats", nil, &resp)
+	return resp, err
+}
+
+// Health returns nil if the cloud answers its health check.
+func (c *Client) Health(ctx context.Context) error {
+	var resp map[string]string
+	return c.do(ctx, http.MethodGet, "/healthz", nil, &resp)
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return &http.Client{Timeout: 30 * time.Second}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	res, err := c.httpClient().Do(req)
+	if err != nil {
+		return &herd.Error{Code: herd.EUNAVAILABLE, Message: fmt.Sprintf("cloud %s unreachable: %v", c.BaseURL, err)}
+	}
+	defer res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		return responseError(res)
+	}
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func responseError(res *http.Response) error {
+	var eb ErrorBody
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if json.Unmarshal(b, &eb) != nil || eb.Error.Code == "" {
+		return &herd.Error{Code: herd.EUNAVAILABLE, Message: fmt.Sprintf("cloud answered %s", res.Status)}
+	}
+	// The message already lists the first problem; keep the list for programs.
+	return &herd.Error{Code: eb.Error.Code, Message: eb.Error.Message, Problems: eb.Error.Problems}
+}
+
+// Stream follows the verdict change stream from sequence after (0: from the
+// beginning), calling fn for each change, until ctx ends, the connection
+// breaks or fn returns an error. It returns the last sequence seen so that
+// the caller can resume. A change with CaughtUp set marks the end of the backlog.
+func (c *Client) Stream(ctx context.Context, after uint64, fn func(herd.VerdictChange) error) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/v1/verdicts/stream", nil)
+	if err != nil {
+		return after, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if after > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(after, 10))
+	}
+	hc := *c.httpClient()
+	hc.Timeout = 0 // a stream lives as long as ctx
+	res, err := hc.Do(req)
+	if err != nil {
+		return after, &herd.Error{Code: herd.EUNAVAILABLE, Message: fmt.Sprintf("cloud %s unreachable: %v", c.BaseURL, err)}
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return after, responseError(res)
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var event, data, id string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if event != "" || data != "" {
+				c, known, err := parseStreamEvent(event, data)
+				if err != nil {
+					return after, err
+				}
+				if !known {
+					event, data, id = "", "", ""
+					continue
+				}
+				if err := fn(c); err != nil {
+					return after, err
+				}
+				if id != "" && !c.CaughtUp {
+					after = c.Seq
+				}
+			}
+			event, data, id = "", "", ""
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(line[len("event:"):])
+		case strings.HasPrefix(line, "data:"):
+			data += strings.TrimPrefix(line[len("data:"):], " ")
+		case strings.HasPrefix(line, "id:"):
+			id = strings.TrimSpace(line[len("id:"):])
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return after, &herd.Error{Code: herd.EUNAVAILABLE, Message: "verdict stream broken: " + err.Error()}
+	}
+	return after, ctx.Err()
+}
+
+// parseStreamEvent decodes one event; known is false for events this
+// client does not handle.
+func parseStreamEvent(event, data string) (c herd.VerdictChange, known bool, err error) {
+	switch event {
+	case "caught-up":
+		return herd.VerdictChange{CaughtUp: true}, true, nil
+	case "verdict":
+		var ev StreamEvent
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return c, false, fmt.Errorf("verdict stream: bad event: %w", err)
+		}
+		return herd.VerdictChange{Seq: ev.Seq, Record: ev.Record, Deleted: ev.Deleted}, true, nil
+	}
+	return c, false, nil
+}

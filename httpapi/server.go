@@ -1,0 +1,540 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/herdsec/herd"
+)
+
+// Server serves the agent API and the admin API.
+type Server struct {
+	Reputation herd.ReputationService
+	Verdicts   herd.VerdictStore
+	Telemetry  interface {
+		herd.TelemetrySink
+		herd.TelemetryStatser
+	}
+	// Health reports whether the server's storage answers.
+	Health func(ctx context.Context) error
+	// AdminToken is the bearer token of the admin API.
+	AdminToken string
+	// PositiveTTL and NegativeTTL are how long agents may cache known and
+	// unknown answers.
+	PositiveTTL time.Duration
+	NegativeTTL time.Duration
+	// Heartbeat is how often an idle verdict stream sends a comment line.
+	Heartbeat time.Duration
+	Logger    *slog.Logger
+	Registry  *prometheus.Registry
+
+	metrics *metrics
+}
+
+// Handler returns the HTTP handler of every route.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
+	if s.Heartbeat <= 0 {
+		s.Heartbeat = 15 * time.Second
+	}
+	s.metrics = newMetrics(s.Registry)
+	mux := http.NewServeMux()
+	route := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.instrument(pattern, h))
+	}
+	route("POST /v1/lookup", s.handleLookup)
+	route("POST /v1/telemetry", s.handleTelemetry)
+	mux.HandleFunc("GET /v1/verdicts/stream", s.handleStream) // long-lived: not timed
+	route("GET /healthz", s.handleHealth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	route("POST /v1/admin/verdicts", s.admin(s.handleSetVerdicts))
+	route("GET /v1/admin/verdict", s.admin(s.handleGetVerdict))
+	route("GET /v1/admin/telemetry/stats", s.admin(s.handleTelemetryStats))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, herd.Errorf(herd.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
+	hist := s.metrics.duration.WithLabelValues(route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h(w, r)
+		hist.Observe(time.Since(start).Seconds())
+	})
+}
+
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.AdminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.AdminToken)) != 1 {
+			s.writeError(w, r, herd.Errorf(herd.EUNAUTHORIZED, "admin API: missing or wrong bearer token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
+	var req LookupRequest
+	if err := decodeBody(w, r, maxLookupBody, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	objs, err := ValidateLookup(req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	recs, err := s.Reputation.Lookup(r.Context(), objs)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pos, neg := int(s.PositiveTTL/time.Second), int(s.NegativeTTL/time.Second)
+	resp := LookupResponse{Results: make([]Answer, len(recs)), PositiveTTL: pos, NegativeTTL: neg}
+	for i, rec := range recs {
+		a := Answer{Kind: objs[i].Kind, Value: objs[i].Value, Verdict: rec.Verdict, Threat: rec.Threat, Source: rec.Source, Test: rec.Test, TTL: pos}
+		if rec.Verdict == herd.VerdictUnknown {
+			a.TTL = neg
+		}
+		resp.Results[i] = a
+	}
+	s.metrics.lookups.Add(float64(len(objs)))
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// ValidateLookup checks a lookup batch and returns its objects normalized.
+// Every bad object is listed with its index and field.
+func ValidateLookup(req LookupRequest) ([]herd.Object, error) {
+	if len(req.Objects) == 0 {
+		return nil, herd.Errorf(herd.EINVALID, "objects: empty batch")
+	}
+	if len(req.Objects) > MaxLookupObjects {
+		return nil, herd.Errorf(herd.ETOOLARGE, "objects: %d objects, the limit is %d per request", len(req.Objects), MaxLookupObjects)
+	}
+	objs := make([]herd.Object, len(req.Objects))
+	var problems []herd.Problem
+	for i, o := range req.Objects {
+		n, err := o.Normalize()
+		if err != nil {
+			field := "value"
+			if !kindKnown(o.Kind) {
+				field = "kind"
+			}
+			problems = append(problems, herd.Problem{Index: i, Field: field, Message: herd.ErrorMessage(err)})
+			continue
+		}
+		objs[i] = n
+	}
+	if problems != nil {
+		return nil, &herd.Error{Code: herd.EINVALID, Message: fmt.Sprintf("objects: %d of %d invalid", len(problems), len(objs)), Problems: clipProblems(problems)}
+	}
+	return objs, nil
+}
+
+func kindKnown(k herd.Kind) bool {
+	for _, x := range herd.Kinds {
+		if k == x {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handleTelemetry(w http.ResponseWriter, r *http.Request) {
+	var req TelemetryRequest
+	if err := decodeBody(w, r, maxTelemetryBody, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := ValidateTelemetry(req, time.Now()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.Telemetry.Append(r.Context(), req.Events)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.metrics.events.WithLabelValues("stored").Add(float64(res.Stored))
+	s.metrics.events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	writeJSON(w, http.StatusOK, res)
+}
+
+// ValidateTelemetry checks a telemetry batch. A batch with any bad event is
+// refused whole, listing every bad event, so that nothing is half-stored and
+// the agent can fix and re-send the same ids.
+func ValidateTelemetry(req TelemetryRequest, now time.Time) error {
+	if len(req.Events) == 0 {
+		return herd.Errorf(herd.EINVALID, "events: empty batch")
+	}
+	if len(req.Events) > MaxTelemetryEvents {
+		return herd.Errorf(herd.ETOOLARGE, "events: %d events, the limit is %d per request", len(req.Events), MaxTelemetryEvents)
+	}
+	var problems []herd.Problem
+	bad := func(i int, field, msg string) {
+		problems = append(problems, herd.Problem{Index: i, Field: field, Message: msg})
+	}
+	for i, ev := range req.Events {
+		switch {
+		case ev.ID == "":
+			bad(i, "id", "missing")
+		case len(ev.ID) > MaxEventIDLen:
+			bad(i, "id", fmt.Sprintf("longer than %d bytes", MaxEventIDLen))
+		case !idChars(ev.ID):
+			bad(i, "id", "only letters, digits and . _ : - are allowed")
+		}
+		if !ev.Category.Valid() {
+			bad(i, "category", fmt.Sprintf("%q is not a category", clip(string(ev.Category))))
+		}
+		switch {
+		case ev.Time.IsZero():
+			bad(i, "time", "missing")
+		case ev.Time.After(now.Add(24 * time.Hour)):
+			bad(i, "time", "more than 24 hours in the future")
+		}
+		switch {
+		case len(ev.Payload) == 0:
+			bad(i, "payload", "missing")
+		case len(ev.Payload) > MaxPayloadBytes:
+			bad(i, "payload", fmt.Sprintf("larger than %d bytes", MaxPayloadBytes))
+		case ev.Payload[0] != '{':
+			bad(i, "payload", "must be a JSON object")
+		}
+	}
+	if problems != nil {
+		return &herd.Error{Code: herd.EINVALID, Message: fmt.Sprintf("events: %d of %d invalid, nothing stored", len(problems), len(req.Events)), Problems: clipProblems(problems)}
+	}
+	return nil
+}
+
+func idChars(s string) bool {
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// handleStream serves verdict changes as Server-Sent Events. Each event's id
+// is the change's sequence number; a client that reconnects with
+// Last-Event-ID (or ?after=) receives every change after it.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	after, err := streamStart(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	changes, err := s.Verdicts.Changes(ctx, after)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, "retry: 2000\n\n"); err != nil {
+		return
+	}
+	_ = rc.Flush()
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
+	tick := time.NewTicker(s.Heartbeat)
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			_, err = io.WriteString(w, ": ping\n\n")
+		case c, ok := <-changes:
+			if !ok {
+				return
+			}
+			err = writeChange(w, c)
+		}
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// StreamEvent is the data of one "verdict" event of the change stream.
+type StreamEvent struct {
+	Seq     uint64      `json:"seq"`
+	Record  herd.Record `json:"record"`
+	Deleted bool        `json:"deleted,omitempty"`
+}
+
+func writeChange(w io.Writer, c herd.VerdictChange) error {
+	if c.CaughtUp {
+		_, err := io.WriteString(w, "event: caught-up\ndata: {}\n\n")
+		return err
+	}
+	b, err := json.Marshal(StreamEvent{Seq: c.Seq, Record: c.Record, Deleted: c.Deleted})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "id: %d\nevent: verdict\ndata: %s\n\n", c.Seq, b)
+	return err
+}
+
+func streamStart(r *http.Request) (uint64, error) {
+	v := r.Header.Get("Last-Event-ID")
+	field := "Last-Event-ID"
+	if q := r.URL.Query().Get("after"); q != "" {
+		v, field = q, "after"
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, herd.Errorf(herd.EINVALID, "%s %q: not a sequence number", field, clip(v))
+	}
+	return n, nil
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if s.Health != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Health(ctx); err != nil {
+			s.Logger.Warn("health check failed", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleSetVerdicts(w http.ResponseWriter, r *http.Request) {
+	var req SetVerdictsRequest
+	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	recs, err := ValidateVerdicts(req, time.Now().UTC())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var resp SetVerdictsResponse
+	for _, rec := range recs {
+		seq, err := s.Verdicts.Put(r.Context(), rec)
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("verdict %d of %d (%d stored): %w", resp.Stored+1, len(recs), resp.Stored, err))
+			return
+		}
+		resp.Stored++
+		resp.Seq = seq
+	}
+	s.Logger.Info("verdicts set", "count", resp.Stored, "seq", resp.Seq)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// ValidateVerdicts checks an admin verdict batch and returns the records to store.
+func ValidateVerdicts(req SetVerdictsRequest, now time.Time) ([]herd.Record, error) {
+	if len(req.Verdicts) == 0 {
+		return nil, herd.Errorf(herd.EINVALID, "verdicts: empty batch")
+	}
+	if len(req.Verdicts) > MaxAdminVerdicts {
+		return nil, herd.Errorf(herd.ETOOLARGE, "verdicts: %d verdicts, the limit is %d per request", len(req.Verdicts), MaxAdminVerdicts)
+	}
+	recs := make([]herd.Record, 0, len(req.Verdicts))
+	var problems []herd.Problem
+	for i, v := range req.Verdicts {
+		obj, err := herd.Object{Kind: v.Kind, Value: v.Value}.Normalize()
+		if err != nil {
+			field := "value"
+			if !kindKnown(v.Kind) {
+				field = "kind"
+			}
+			problems = append(problems, herd.Problem{Index: i, Field: field, Message: herd.ErrorMessage(err)})
+			continue
+		}
+		src := v.Source
+		switch src {
+		case "":
+			src = herd.SourceOperator
+		case herd.SourceOperator, herd.SourceImport:
+		default:
+			problems = append(problems, herd.Problem{Index: i, Field: "source", Message: fmt.Sprintf("%q: want operator or import", clip(src))})
+			continue
+		}
+		rec := herd.Record{Object: obj, Verdict: v.Verdict, Threat: v.Threat, Source: src, Updated: now}
+		if err := rec.Validate(); err != nil {
+			field := "threat"
+			if !v.Verdict.Valid() || v.Verdict == herd.VerdictUnknown {
+				field = "verdict"
+			}
+			problems = append(problems, herd.Problem{Index: i, Field: field, Message: herd.ErrorMessage(err)})
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if problems != nil {
+		return nil, &herd.Error{Code: herd.EINVALID, Message: fmt.Sprintf("verdicts: %d of %d invalid, nothing stored", len(problems), len(req.Verdicts)), Problems: clipProblems(problems)}
+	}
+	return recs, nil
+}
+
+func (s *Server) handleGetVerdict(w http.ResponseWriter, r *http.Request) {
+	obj, err := herd.ParseObject(r.URL.Query().Get("object"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var resp VerdictResponse
+	rec, err := s.Verdicts.Get(r.Context(), obj)
+	switch herd.ErrorCode(err) {
+	case "":
+		resp.Record, resp.Stored = rec, true
+	case herd.ENOTFOUND:
+		recs, err := s.Reputation.Lookup(r.Context(), []herd.Object{obj})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		resp.Record = recs[0]
+	default:
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) handleTelemetryStats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.Telemetry.Stats(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// decodeBody decodes one JSON value of at most limit bytes into v, refusing
+// unknown fields and trailing data, with errors that say where the body is wrong.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err, limit)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return herd.Errorf(herd.EINVALID, "body: data after the JSON value")
+	}
+	return nil
+}
+
+// bodyError turns a JSON decoding error into a message naming the place.
+func bodyError(err error, limit int64) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var max *http.MaxBytesError
+	switch {
+	case errors.As(err, &max):
+		return herd.Errorf(herd.ETOOLARGE, "body: larger than %d bytes", limit)
+	case errors.As(err, &syn):
+		return herd.Errorf(herd.EINVALID, "body: invalid JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		return herd.Errorf(herd.EINVALID, "body: field %q: got JSON %s, want %s", typ.Field, typ.Value, typ.Type)
+	case errors.Is(err, io.EOF):
+		return herd.Errorf(herd.EINVALID, "body: empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return herd.Errorf(herd.EINVALID, "body: truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return herd.Errorf(herd.EINVALID, "body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return herd.Errorf(herd.EINVALID, "body: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// statusOf maps an error code to an HTTP status.
+func statusOf(code string) int {
+	switch code {
+	case herd.EINVALID:
+		return http.StatusBadRequest
+	case herd.ENOTFOUND:
+		return http.StatusNotFound
+	case herd.ECONFLICT:
+		return http.StatusConflict
+	case herd.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case herd.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case herd.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := herd.ErrorCode(err)
+	if code == herd.EINTERNAL || code == herd.EUNAVAILABLE {
+		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var body ErrorBody
+	body.Error.Code = code
+	body.Error.Message = herd.ErrorMessage(err)
+	body.Error.Problems = herd.ErrorProblems(err)
+	s.metrics.errors.WithLabelValues(code).Inc()
+	writeJSON(w, statusOf(code), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// maxProblems bounds how many problems one error lists.
+const maxProblems = 100
+
+func clipProblems(p []herd.Problem) []herd.Problem {
+	if len(p) > maxProblems {
+		return p[:maxProblems]
+	}
+	return p
+}
+
+func clip(s string) string {
+	if len(s) <= 80 {
+		return s
+	}
+	return s[:77] + "..."
+}

@@ -1,0 +1,43 @@
+// Package cli holds what the command-line programs share: flag parsing that
+// allows flags after arguments, and reading the cloud's address.
+package cli
+
+import (
+	"flag"
+	"strings"
+)
+
+// Parse parses fl from args, allowing flags to follow positional arguments
+// (herdctl verdict set OBJ malicious --name X), and returns the positionals.
+// "--" ends flag parsing.
+func Parse(fl *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fl.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// DefaultCloud is the cloud address the CLIs use when none is given.
+const DefaultCloud = "http://127.0.0.1:8440"
+
+// Cloud returns the cloud URL from the flag value, then HERD_CLOUD, then the default.
+func Cloud(flagValue string, getenv func(string) string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if v := strings.TrimSpace(getenv("HERD_CLOUD")); v != "" {
+		return v
+	}
+	return DefaultCloud
+}

@@ -1,0 +1,77 @@
+package sigdb_test
+
+import (
+	"bytes"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/sigdb"
+)
+
+var benchHSB = sync.OnceValue(func() []byte {
+	var b bytes.Buffer
+	if err := sigdb.WriteBenchHSB(&b, 1_000_000); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+})
+
+// BenchmarkLoad1M loads a 1,000,000-line .hsb of sha256 signatures from
+// memory and reports the time and the heap retained per signature.
+func BenchmarkLoad1M(b *testing.B) {
+	data := benchHSB()
+	const n = 1_000_000
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		db := sigdb.New()
+		if err := db.Load(bytes.NewReader(data), "bench.hsb"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/sig")
+
+	b.StopTimer()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	db := sigdb.New()
+	if err := db.Load(bytes.NewReader(data), "bench.hsb"); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if db.Len() != n {
+		b.Fatalf("Len = %d, want %d", db.Len(), n)
+	}
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "B/sig")
+	runtime.KeepAlive(db)
+}
+
+// BenchmarkMatch looks up files in a 1M-signature database, alternating a
+// hit and a miss. Misses are what a scanner sees almost always.
+func BenchmarkMatch(b *testing.B) {
+	db := sigdb.New()
+	if err := db.Load(bytes.NewReader(benchHSB()), "bench.hsb"); err != nil {
+		b.Fatal(err)
+	}
+	const m = 1024
+	ds := make([]*herd.FileDigests, m)
+	for i := range ds {
+		ds[i] = benchDigests(i*977%1_000_000 + 1)
+		if i%2 == 1 {
+			ds[i].SHA256[31] ^= 1
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		name, ok := db.Match(ds[i%m])
+		if ok != (i%2 == 0) || ok && name == "" {
+			b.Fatalf("Match(%d) = %q, %v", i%m, name, ok)
+		}
+		i++
+	}
+}
