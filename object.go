@@ -126,6 +126,9 @@ func NormalizeDomain(s string) (string, error) {
 	if len(s) > 1024 {
 		return "", problem("longer than 253 characters")
 	}
+	if !utf8.ValidString(s) {
+		return "", problem("not valid UTF-8")
+	}
 	a, err := domainProfile.ToASCII(strings.TrimSuffix(s, "."))
 	if err != nil {
 		return "", problem("not a valid host name")

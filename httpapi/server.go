@@ -56,21 +56,50 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.metrics = newMetrics(s.Registry)
 	mux := http.NewServeMux()
-	route := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.instrument(pattern, h))
+	for _, rt := range s.routes() {
+		h := rt.handler
+		if rt.admin {
+			h = s.admin(h)
+		}
+		if rt.timed {
+			mux.Handle(rt.Method+" "+rt.Path, s.instrument(rt.Method+" "+rt.Path, h))
+		} else {
+			mux.Handle(rt.Method+" "+rt.Path, h)
+		}
 	}
-	route("POST /v1/lookup", s.handleLookup)
-	route("POST /v1/telemetry", s.handleTelemetry)
-	mux.HandleFunc("GET /v1/verdicts/stream", s.handleStream) // long-lived: not timed
-	route("GET /healthz", s.handleHealth)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
-	route("POST /v1/admin/verdicts", s.admin(s.handleSetVerdicts))
-	route("GET /v1/admin/verdict", s.admin(s.handleGetVerdict))
-	route("GET /v1/admin/telemetry/stats", s.admin(s.handleTelemetryStats))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, herd.Errorf(herd.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// Route is one endpoint of the API.
+type Route struct {
+	Method, Path string
+	admin        bool // needs the admin bearer token
+	timed        bool // request duration is recorded (not for long-lived streams)
+	handler      http.HandlerFunc
+}
+
+func (s *Server) routes() []Route {
+	metrics := promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
+	return []Route{
+		{Method: "POST", Path: "/v1/lookup", timed: true, handler: s.handleLookup},
+		{Method: "POST", Path: "/v1/telemetry", timed: true, handler: s.handleTelemetry},
+		{Method: "GET", Path: "/v1/verdicts/stream", handler: s.handleStream},
+		{Method: "GET", Path: "/healthz", timed: true, handler: s.handleHealth},
+		{Method: "GET", Path: "/metrics", handler: metrics.ServeHTTP},
+		{Method: "POST", Path: "/v1/admin/verdicts", admin: true, timed: true, handler: s.handleSetVerdicts},
+		{Method: "GET", Path: "/v1/admin/verdict", admin: true, timed: true, handler: s.handleGetVerdict},
+		{Method: "GET", Path: "/v1/admin/telemetry/stats", admin: true, timed: true, handler: s.handleTelemetryStats},
+	}
+}
+
+// Routes lists the API's endpoints (method and path), as documented in
+// api/openapi.yaml.
+func Routes() []Route {
+	s := &Server{Registry: prometheus.NewRegistry()}
+	return s.routes()
 }
 
 func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
@@ -94,12 +123,7 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
-	var req LookupRequest
-	if err := decodeBody(w, r, maxLookupBody, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	objs, err := ValidateLookup(req)
+	objs, err := DecodeLookup(http.MaxBytesReader(w, r.Body, maxLookupBody))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -161,12 +185,8 @@ func kindKnown(k herd.Kind) bool {
 }
 
 func (s *Server) handleTelemetry(w http.ResponseWriter, r *http.Request) {
-	var req TelemetryRequest
-	if err := decodeBody(w, r, maxTelemetryBody, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := ValidateTelemetry(req, time.Now()); err != nil {
+	req, err := DecodeTelemetry(http.MaxBytesReader(w, r.Body, maxTelemetryBody), time.Now())
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -338,12 +358,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSetVerdicts(w http.ResponseWriter, r *http.Request) {
-	var req SetVerdictsRequest
-	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	recs, err := ValidateVerdicts(req, time.Now().UTC())
+	recs, err := DecodeVerdicts(http.MaxBytesReader(w, r.Body, maxAdminBody), time.Now().UTC())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -357,6 +372,18 @@ func (s *Server) handleSetVerdicts(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Stored++
 		resp.Seq = seq
+	}
+	// Read-your-writes: answer once this replica's index serves the change,
+	// so a scan started after the answer sees the new verdict.
+	if w, ok := s.Reputation.(interface {
+		WaitFor(context.Context, uint64) error
+	}); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		err := w.WaitFor(ctx, resp.Seq)
+		cancel()
+		if err != nil {
+			s.Logger.Warn("verdict stored but not yet indexed", "seq", resp.Seq, "err", err)
+		}
 	}
 	s.Logger.Info("verdicts set", "count", resp.Stored, "seq", resp.Seq)
 	writeJSON(w, http.StatusOK, resp)
@@ -442,13 +469,41 @@ func (s *Server) handleTelemetryStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// decodeBody decodes one JSON value of at most limit bytes into v, refusing
-// unknown fields and trailing data, with errors that say where the body is wrong.
-func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+// DecodeLookup decodes and validates a lookup request body and returns its
+// objects normalized.
+func DecodeLookup(r io.Reader) ([]herd.Object, error) {
+	var req LookupRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	return ValidateLookup(req)
+}
+
+// DecodeTelemetry decodes and validates a telemetry batch.
+func DecodeTelemetry(r io.Reader, now time.Time) (TelemetryRequest, error) {
+	var req TelemetryRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return req, err
+	}
+	return req, ValidateTelemetry(req, now)
+}
+
+// DecodeVerdicts decodes and validates an admin verdict batch.
+func DecodeVerdicts(r io.Reader, now time.Time) ([]herd.Record, error) {
+	var req SetVerdictsRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	return ValidateVerdicts(req, now)
+}
+
+// decodeJSON decodes one JSON value into v, refusing unknown fields and
+// trailing data, with errors that say where the body is wrong.
+func decodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return bodyError(err, limit)
+		return bodyError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return herd.Errorf(herd.EINVALID, "body: data after the JSON value")
@@ -457,13 +512,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 }
 
 // bodyError turns a JSON decoding error into a message naming the place.
-func bodyError(err error, limit int64) error {
+func bodyError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var max *http.MaxBytesError
 	switch {
 	case errors.As(err, &max):
-		return herd.Errorf(herd.ETOOLARGE, "body: larger than %d bytes", limit)
+		return herd.Errorf(herd.ETOOLARGE, "body: larger than %d bytes", max.Limit)
 	case errors.As(err, &syn):
 		return herd.Errorf(herd.EINVALID, "body: invalid JSON at byte %d: %s", syn.Offset, syn.Error())
 	case errors.As(err, &typ):

@@ -22,6 +22,7 @@ type Index struct {
 	seq     atomic.Uint64 // last applied change
 	ready   chan struct{}
 	once    sync.Once
+	applied *sync.Cond // broadcast after each applied change; uses mu
 }
 
 var _ herd.ReputationService = (*Index)(nil)
@@ -33,6 +34,7 @@ func NewIndex() *Index {
 		builtin: make(map[herd.Object]herd.Record),
 		ready:   make(chan struct{}),
 	}
+	x.applied = sync.NewCond(&x.mu)
 	for _, r := range herd.BuiltinRecords() {
 		x.builtin[r.Object] = r
 	}
@@ -73,8 +75,29 @@ func (x *Index) Apply(c herd.VerdictChange) {
 	} else {
 		x.stored[c.Record.Object] = c.Record
 	}
-	x.mu.Unlock()
 	x.seq.Store(c.Seq)
+	x.mu.Unlock()
+	x.applied.Broadcast()
+}
+
+// WaitFor returns once the change with sequence seq has been applied, so
+// that a writer can read its own write from this replica's index.
+func (x *Index) WaitFor(ctx context.Context, seq uint64) error {
+	stop := context.AfterFunc(ctx, func() {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		x.applied.Broadcast()
+	})
+	defer stop()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for x.seq.Load() < seq {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		x.applied.Wait()
+	}
+	return nil
 }
 
 // Seq returns the sequence number of the last change applied.

@@ -5,6 +5,7 @@ package sigdb
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -47,14 +48,13 @@ var (
 	hashLens  = [numKinds]int{32, 20, 16}
 )
 
-// rec is a parsed line as Load keeps it until the index is built: the name
-// stays in the file's bytes so that parsing allocates nothing per line.
-type rec struct {
-	h       [32]byte // zero-padded beyond the kind's length, so all kinds sort alike
-	size    uint32
-	nameOff uint32 // offset of the name in the loaded file
-	nameLen uint8
-	kind    uint8
+// lineFields is a parsed signature line. Its name points into the line's bytes so
+// that parsing allocates nothing.
+type lineFields struct {
+	h    [32]byte // zero-padded beyond the kind's length
+	kind int
+	size uint32
+	name []byte
 }
 
 // unhex maps an ASCII hex digit to its value and anything else to 0xff.
@@ -72,21 +72,21 @@ var unhex = func() (t [256]byte) {
 	return t
 }()
 
-// parseLine parses one line without its '\n'. It fills r and returns where
-// the name starts in line, or skip for blank and comment lines, or a message
-// saying what is wrong. Nothing is allocated unless the line is bad: this
-// runs a million times for a large database.
-func parseLine(line []byte, r *rec) (nameAt int, skip bool, msg string) {
+// parseLine parses one line without its '\n' into l. It returns skip for
+// blank and comment lines, or a message saying what is wrong. Nothing is
+// allocated unless the line is bad: this runs a million times for a large
+// database.
+func parseLine(line []byte, l *lineFields) (skip bool, msg string) {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
 	// Checked before anything else so that Parse, which streams through a
 	// fixed buffer, fails on exactly the lines Load fails on.
 	if len(line) > maxLine {
-		return 0, false, "line: longer than " + strconv.Itoa(maxLine) + " bytes"
+		return false, "line: longer than " + strconv.Itoa(maxLine) + " bytes"
 	}
 	if len(line) == 0 || line[0] == '#' || blank(line) {
-		return 0, true, ""
+		return true, ""
 	}
 
 	c1 := indexColon(line, 0)
@@ -95,7 +95,7 @@ func parseLine(line []byte, r *rec) (nameAt int, skip bool, msg string) {
 		c2 = indexColon(line, c1+1)
 	}
 	if c2 < 0 {
-		return 0, false, fmt.Sprintf("truncated line %q: want HASH:SIZE:NAME", clip(line))
+		return false, fmt.Sprintf("truncated line %q: want HASH:SIZE:NAME", clip(line))
 	}
 
 	hash := line[:c1]
@@ -108,9 +108,9 @@ func parseLine(line []byte, r *rec) (nameAt int, skip bool, msg string) {
 	case 32:
 		kind = kMD5
 	default:
-		return 0, false, fmt.Sprintf("hash %q: want 32, 40 or 64 hex digits (md5, sha1, sha256), got %d characters", clip(hash), len(hash))
+		return false, fmt.Sprintf("hash %q: want 32, 40 or 64 hex digits (md5, sha1, sha256), got %d characters", clip(hash), len(hash))
 	}
-	r.h = [32]byte{}
+	l.h = [32]byte{}
 	for i := 0; i < len(hash)/2; i++ {
 		a, b := unhex[hash[2*i]], unhex[hash[2*i+1]]
 		if a|b > 0xf {
@@ -118,39 +118,37 @@ func parseLine(line []byte, r *rec) (nameAt int, skip bool, msg string) {
 			if a <= 0xf {
 				pos++
 			}
-			return 0, false, fmt.Sprintf("hash %q: not a hex digit at position %d", clip(hash), pos)
+			return false, fmt.Sprintf("hash %q: not a hex digit at position %d", clip(hash), pos)
 		}
-		r.h[i] = a<<4 | b
+		l.h[i] = a<<4 | b
 	}
-	r.kind = uint8(kind)
+	l.kind = kind
 
 	size := line[c1+1 : c2]
 	if len(size) == 1 && size[0] == '*' {
-		r.size = anySize
+		l.size = anySize
 	} else {
 		if !digits(size) {
-			return 0, false, fmt.Sprintf("size %q: not a number", clip(size))
+			return false, fmt.Sprintf("size %q: not a number", clip(size))
 		}
 		var v uint64
 		for _, c := range size {
 			v = v*10 + uint64(c-'0')
 			if v >= anySize {
-				return 0, false, fmt.Sprintf("size %q: too large (at most %d)", clip(size), anySize-1)
+				return false, fmt.Sprintf("size %q: too large (at most %d)", clip(size), anySize-1)
 			}
 		}
-		r.size = uint32(v)
+		l.size = uint32(v)
 	}
 
-	nameAt = c2 + 1
-	end := indexColon(line, nameAt)
+	end := indexColon(line, c2+1)
 	if end < 0 {
 		end = len(line)
 	}
-	name := line[nameAt:end]
-	if msg := checkName(name); msg != "" {
-		return 0, false, msg
+	l.name = line[c2+1 : end]
+	if msg := checkName(l.name); msg != "" {
+		return false, msg
 	}
-	r.nameLen = uint8(len(name))
 
 	// Optional functionality levels: ":MIN" or ":MIN:MAX" (MAX may be empty).
 	// They select ClamAV engine versions; Herd has none, so they only have to
@@ -163,16 +161,16 @@ func parseLine(line []byte, r *rec) (nameAt int, skip bool, msg string) {
 			lo, hi = rest[:c], rest[c+1:]
 		}
 		if !digits(lo) {
-			return 0, false, fmt.Sprintf("flevel %q: not a number", clip(lo))
+			return false, fmt.Sprintf("flevel %q: not a number", clip(lo))
 		}
 		if indexColon(hi, 0) >= 0 {
-			return 0, false, "too many fields: want HASH:SIZE:NAME[:MINFLEVEL[:MAXFLEVEL]]"
+			return false, "too many fields: want HASH:SIZE:NAME[:MINFLEVEL[:MAXFLEVEL]]"
 		}
 		if len(hi) > 0 && !digits(hi) {
-			return 0, false, fmt.Sprintf("max flevel %q: not a number", clip(hi))
+			return false, fmt.Sprintf("max flevel %q: not a number", clip(hi))
 		}
 	}
-	return nameAt, false, ""
+	return false, ""
 }
 
 // checkName enforces what a threat name may be: it ends up in verdicts,
@@ -208,10 +206,8 @@ func checkName(name []byte) string {
 }
 
 func indexColon(b []byte, from int) int {
-	for i := from; i < len(b); i++ {
-		if b[i] == ':' {
-			return i
-		}
+	if i := bytes.IndexByte(b[from:], ':'); i >= 0 {
+		return from + i
 	}
 	return -1
 }
@@ -258,14 +254,14 @@ func Parse(r io.Reader, source string, fn func(line int, s Signature) error) err
 	// The buffer is larger than maxLine, so a line that does not fit is too
 	// long by parseLine's rule too.
 	br := bufio.NewReaderSize(r, 2*maxLine)
-	var rc rec
+	var l lineFields
 	for n := 1; ; n++ {
-		line, err := br.ReadSlice('\n')
+		text, err := br.ReadSlice('\n')
 		switch err {
 		case nil:
-			line = line[:len(line)-1]
+			text = text[:len(text)-1]
 		case io.EOF:
-			if len(line) == 0 {
+			if len(text) == 0 {
 				return nil
 			}
 		case bufio.ErrBufferFull:
@@ -273,18 +269,18 @@ func Parse(r io.Reader, source string, fn func(line int, s Signature) error) err
 		default:
 			return fmt.Errorf("read %s: %w", source, err)
 		}
-		nameAt, skip, msg := parseLine(line, &rc)
+		skip, msg := parseLine(text, &l)
 		if msg != "" {
 			return lineError(source, n, msg)
 		}
 		if !skip {
 			s := Signature{
-				Kind: kindNames[rc.kind],
-				Hash: hex.EncodeToString(rc.h[:hashLens[rc.kind]]),
-				Size: int64(rc.size),
-				Name: string(line[nameAt : nameAt+int(rc.nameLen)]),
+				Kind: kindNames[l.kind],
+				Hash: hex.EncodeToString(l.h[:hashLens[l.kind]]),
+				Size: int64(l.size),
+				Name: string(l.name),
 			}
-			if rc.size == anySize {
+			if l.size == anySize {
 				s.Size = -1
 			}
 			if err := fn(n, s); err != nil {

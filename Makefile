@@ -1,0 +1,45 @@
+# Herd — run `make help` for the targets.
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.9.0
+
+.PHONY: help run test test-short check fmt vet staticcheck vulncheck fuzz bench build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+run: ## run the cloud on embedded defaults (http://127.0.0.1:8440, data in ./herd-data)
+	$(GO) run ./cmd/herdd
+
+build: ## build herdd, herd and herdctl into ./bin
+	$(GO) build -o bin/ ./cmd/herdd ./cmd/herd ./cmd/herdctl
+
+test: ## run every test, with the race detector
+	$(GO) test -race -count=1 ./...
+
+test-short: ## run the fast tests only
+	$(GO) test -short ./...
+
+check: fmt vet staticcheck vulncheck ## every static check CI runs
+
+fmt: ## fail if any file is not gofmt'ed
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
+
+vet: ## go vet
+	$(GO) vet ./...
+
+staticcheck: ## staticcheck (installed at a pinned version if missing)
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	staticcheck ./...
+
+vulncheck: ## govulncheck against an offline copy of the Go vulnerability database
+	@command -v govulncheck >/dev/null || $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	bash .ci/vulndb.sh .cache/vulndb
+	govulncheck -db file://$(CURDIR)/.cache/vulndb ./...
+
+fuzz: ## run each fuzz test for a short while (FUZZTIME=30s)
+	bash .ci/fuzz.sh $(or $(FUZZTIME),15s)
+
+bench: ## run the Go benchmarks and the bench command (see BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./cmd/herdbench -out bench-data

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/jetstream"
+)
+
+// TestMain lets the crash test run this test binary as a real herdd
+// process: with HERDD_CHILD_ARGS set it is herdd.
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv("HERDD_CHILD_ARGS"); ok {
+		os.Args = append([]string{"herdd"}, strings.Fields(args)...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// MustRunHerdd starts herdd's Main on dir and a free loopback port.
+func MustRunHerdd(tb testing.TB, dir, natsURL string) *Main {
+	tb.Helper()
+	m := NewMain()
+	m.Getenv = func(string) string { return "" }
+	m.Stderr = &bytes.Buffer{}
+	args := []string{"--data", dir, "--listen", "127.0.0.1:0"}
+	if natsURL != "" {
+		args = append(args, "--nats", natsURL)
+	}
+	if err := m.ParseFlags(args); err != nil {
+		tb.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		m.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// MustBuildCLIs builds the real herd and herdctl binaries once per test run.
+func MustBuildCLIs(tb testing.TB) (herdBin, herdctlBin string) {
+	tb.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "herd-cli-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", binDir, "github.com/herdsec/herd/cmd/herd", "github.com/herdsec/herd/cmd/herdctl").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "herd"), filepath.Join(binDir, "herdctl")
+}
+
+// run runs a binary and returns its exit status and output.
+func run(tb testing.TB, bin string, args ...string) (code int, stdout, stderr string) {
+	tb.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), o.String(), e.String()
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return 0, o.String(), e.String()
+}
+
+func TestEndToEnd(t *testing.T) {
+	herdBin, herdctlBin := MustBuildCLIs(t)
+	for _, mode := range []string{"embedded", "external"} {
+		t.Run(mode, func(t *testing.T) {
+			var natsURL string
+			if mode == "external" {
+				natsURL = mustStartNATS(t)
+			}
+			dir := t.TempDir()
+			m := MustRunHerdd(t, dir, natsURL)
+
+			folder := t.TempDir()
+			eicar := filepath.Join(folder, "eicar.com")
+			clean := filepath.Join(folder, "sub", "report.txt")
+			os.WriteFile(eicar, []byte(herd.EICAR), 0o644)
+			os.MkdirAll(filepath.Dir(clean), 0o755)
+			os.WriteFile(clean, []byte("quarterly report\n"), 0o644)
+			os.WriteFile(filepath.Join(folder, "other.bin"), bytes.Repeat([]byte{7}, 300<<10), 0o644)
+			sum := sha256.Sum256([]byte("quarterly report\n"))
+			cleanHash := hex.EncodeToString(sum[:])
+
+			code, out, errOut := run(t, herdBin, "--cloud", m.URL(), "scan", folder)
+			if code != 1 || !strings.Contains(out, eicar+": EICAR-Test-File FOUND") || strings.Contains(out, clean) {
+				t.Fatalf("first scan: exit %d\n%s%s", code, out, errOut)
+			}
+			if !strings.Contains(out, "Scanned files: 3") || strings.Contains(errOut, "unavailable") {
+				t.Fatalf("first scan summary:\n%s%s", out, errOut)
+			}
+
+			token := filepath.Join(dir, TokenFile)
+			code, out, errOut = run(t, herdctlBin, "--cloud", m.URL(), "--token-file", token, "verdict", "set", "sha256:"+cleanHash, "malicious", "--name", "Herd.Test.E2E")
+			if code != 0 {
+				t.Fatalf("verdict set: exit %d\n%s%s", code, out, errOut)
+			}
+			code, out, errOut = run(t, herdBin, "--cloud", m.URL(), "scan", "--json", folder)
+			if code != 1 {
+				t.Fatalf("second scan: exit %d\n%s%s", code, out, errOut)
+			}
+			found := map[string]scanLine{}
+			for _, l := range decodeLines(t, out) {
+				found[l.Path] = l
+			}
+			if got := found[clean]; got.Threat != "Herd.Test.E2E" || got.Where != "cloud" || got.Source != herd.SourceOperator {
+				t.Fatalf("second scan did not report the new verdict: %+v\n%s", got, out)
+			}
+			if got := found[eicar]; got.Threat != herd.EICARThreat {
+				t.Fatalf("second scan lost EICAR: %s", out)
+			}
+
+			client, _ := httpapi.NewClient(m.URL())
+			res, err := client.SendTelemetry(context.Background(), testEvents("e2e", 5))
+			if err != nil || res.Stored != 5 {
+				t.Fatalf("telemetry: %+v, %v", res, err)
+			}
+
+			// Restart on the same data: the verdict and the telemetry are still there.
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			m2 := MustRunHerdd(t, dir, natsURL)
+			code, out, errOut = run(t, herdctlBin, "--cloud", m2.URL(), "--token-file", token, "verdict", "get", "sha256:"+cleanHash)
+			if code != 0 || !strings.Contains(out, `"threat": "Herd.Test.E2E"`) || !strings.Contains(out, `"stored": true`) {
+				t.Fatalf("verdict get after restart: exit %d\n%s%s", code, out, errOut)
+			}
+			code, out, errOut = run(t, herdctlBin, "--cloud", m2.URL(), "--token-file", token, "telemetry", "stats")
+			var st herd.TelemetryStats
+			if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Events != 5 {
+				t.Fatalf("telemetry stats after restart: exit %d\n%s%s", code, out, errOut)
+			}
+			code, out, _ = run(t, herdBin, "--cloud", m2.URL(), "scan", clean)
+			if code != 1 || !strings.Contains(out, "Herd.Test.E2E FOUND (malicious, cloud, operator)") {
+				t.Fatalf("scan after restart: exit %d\n%s", code, out)
+			}
+		})
+	}
+}
+
+type scanLine struct {
+	Type   string `json:"type"`
+	Path   string `json:"path"`
+	Threat string `json:"threat"`
+	Where  string `json:"where"`
+	Source string `json:"source"`
+}
+
+func decodeLines(t *testing.T, out string) []scanLine {
+	t.Helper()
+	var ls []scanLine
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var l scanLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("not a JSON line: %q", sc.Text())
+		}
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+func testEvents(prefix string, n int) []herd.Event {
+	evs := make([]herd.Event, n)
+	for i := range evs {
+		evs[i] = herd.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Category: herd.CategoryThreats, Time: time.Now().UTC(), Payload: json.RawMessage(`{"threat":"EICAR-Test-File"}`)}
+	}
+	return evs
+}
+
+func mustStartNATS(t *testing.T) string {
+	t.Helper()
+	// A standalone NATS server with JetStream, on loopback, reached by URL.
+	db, err := jetstream.Open(context.Background(), jetstream.Config{Dir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db.ClientURL()
+}
+
+var readyURL = regexp.MustCompile(`msg="herdd ready" url=(\S+)`)
+
+// TestCrashSafety kills a real herdd process with SIGKILL while agents are
+// sending telemetry, restarts it on the same data, and checks that every
+// event whose batch was acknowledged is stored exactly once.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HERDD_CHILD_ARGS=--data "+dir+" --listen 127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	urlCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := readyURL.FindStringSubmatch(sc.Text()); m != nil {
+				urlCh <- m[1]
+			}
+		}
+	}()
+	var url string
+	select {
+	case url = <-urlCh:
+	case <-time.After(30 * time.Second):
+		t.Fatal("child herdd did not start")
+	}
+
+	client, _ := httpapi.NewClient(url)
+	client.HTTP.Timeout = 5 * time.Second
+	var (
+		mu      sync.Mutex
+		acked   []string
+		batches int
+	)
+	killAfter := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(30 * time.Second)
+	for w := range 4 {
+		wg.Go(func() {
+			for b := 0; b < 500 && time.Now().Before(deadline); b++ { // bounded load
+				evs := testEvents(fmt.Sprintf("w%d-b%d", w, b), 50)
+				if _, err := client.SendTelemetry(context.Background(), evs); err != nil {
+					return // the server is gone
+				}
+				mu.Lock()
+				for _, e := range evs {
+					acked = append(acked, e.ID)
+				}
+				batches++
+				if batches == 40 {
+					once.Do(func() { close(killAfter) })
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	select {
+	case <-killAfter:
+	case <-time.After(30 * time.Second):
+		t.Fatal("load did not reach 40 batches")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < 40*50 {
+		t.Fatalf("only %d events acknowledged", len(acked))
+	}
+
+	m := MustRunHerdd(t, dir, "")
+	seen := map[string]int{}
+	err = m.db.Telemetry().Each(context.Background(), func(e jetstream.StoredEvent) error {
+		seen[e.ID]++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("event %s stored %d times", id, n)
+		}
+	}
+	for _, id := range acked {
+		if seen[id] != 1 {
+			t.Fatalf("acknowledged event %s lost after kill -9 (%d of %d acknowledged events stored)", id, len(seen), len(acked))
+		}
+	}
+	t.Logf("%d acknowledged events, %d stored after kill -9", len(acked), len(seen))
+}

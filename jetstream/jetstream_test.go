@@ -1,0 +1,238 @@
+package jetstream_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/jetstream"
+)
+
+// backends runs a test against JetStream embedded in-process and against a
+// separate NATS server on 127.0.0.1 reached by URL: the same code path.
+func backends(t *testing.T, fn func(t *testing.T, cfg jetstream.Config)) {
+	t.Run("embedded", func(t *testing.T) {
+		fn(t, jetstream.Config{Dir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20})
+	})
+	t.Run("external", func(t *testing.T) {
+		fn(t, jetstream.Config{URL: MustStartNATS(t)})
+	})
+}
+
+// MustStartNATS starts a standalone JetStream server listening on
+// 127.0.0.1 and returns its client URL.
+func MustStartNATS(tb testing.TB) string {
+	tb.Helper()
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: tb.TempDir(),
+		JetStreamMaxMemory: 64 << 20, JetStreamMaxStore: 256 << 20, NoSigs: true, NoLog: true,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats server not ready")
+	}
+	tb.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	return srv.ClientURL()
+}
+
+// MustOpen opens a DB and closes it when the test ends.
+func MustOpen(tb testing.TB, cfg jetstream.Config) *jetstream.DB {
+	tb.Helper()
+	db, err := jetstream.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func sha(i int) herd.Object {
+	return herd.Object{Kind: herd.KindSHA256, Value: fmt.Sprintf("%064x", i)}
+}
+
+func TestVerdictStore(t *testing.T) {
+	backends(t, func(t *testing.T, cfg jetstream.Config) {
+		ctx := context.Background()
+		db := MustOpen(t, cfg)
+		vs := db.Verdicts()
+		if _, err := vs.Get(ctx, sha(1)); herd.ErrorCode(err) != herd.ENOTFOUND {
+			t.Fatalf("Get of unknown: err = %v, want ENOTFOUND", err)
+		}
+		url := herd.Object{Kind: herd.KindURL, Value: "http://example.com/a b?x=1"}
+		if _, err := vs.Put(ctx, herd.Record{Object: url, Verdict: herd.VerdictMalicious, Source: herd.SourceOperator}); herd.ErrorCode(err) != herd.EINVALID {
+			t.Fatalf("Put of a URL with a space: err = %v, want EINVALID", err)
+		}
+		url.Value = "HTTP://Example.COM/a/b?x=1"
+		seq1, err := vs.Put(ctx, herd.Record{Object: url, Verdict: herd.VerdictMalicious, Threat: "Phish.A", Source: herd.SourceOperator})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := vs.Get(ctx, herd.Object{Kind: herd.KindURL, Value: "http://example.com/a/b?x=1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Threat != "Phish.A" || got.Verdict != herd.VerdictMalicious || got.Object.Value != "http://example.com/a/b?x=1" {
+			t.Fatalf("Get = %+v", got)
+		}
+		seq2, err := vs.Put(ctx, herd.Record{Object: sha(1), Verdict: herd.VerdictSuspicious, Threat: "Odd", Source: herd.SourceOperator})
+		if err != nil || seq2 <= seq1 {
+			t.Fatalf("second Put: seq %d after %d, err %v", seq2, seq1, err)
+		}
+	})
+}
+
+// collect reads changes until the backlog is delivered and want more
+// changes arrived, or the deadline passes.
+func collect(t *testing.T, ch <-chan herd.VerdictChange, want int) []herd.VerdictChange {
+	t.Helper()
+	var got []herd.VerdictChange
+	deadline := time.After(10 * time.Second)
+	for len(got) < want {
+		select {
+		case c, ok := <-ch:
+			if !ok {
+				t.Fatalf("change feed closed after %d changes", len(got))
+			}
+			if !c.CaughtUp {
+				got = append(got, c)
+			}
+		case <-deadline:
+			t.Fatalf("got %d changes, want %d", len(got), want)
+		}
+	}
+	return got
+}
+
+func TestVerdictChangesResume(t *testing.T) {
+	backends(t, func(t *testing.T, cfg jetstream.Config) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		vs := MustOpen(t, cfg).Verdicts()
+		put := func(i int, threat string) uint64 {
+			seq, err := vs.Put(ctx, herd.Record{Object: sha(i), Verdict: herd.VerdictMalicious, Threat: threat, Source: herd.SourceOperator})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return seq
+		}
+		put(1, "A")
+		last := put(2, "B")
+
+		live, err := vs.Changes(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, live, 2)
+		if got[0].Record.Threat != "A" || got[1].Record.Threat != "B" || got[1].Seq != last {
+			t.Fatalf("backlog = %+v", got)
+		}
+		// A client that saw up to `last` goes away; three changes happen,
+		// one object twice.
+		put(3, "C")
+		put(1, "A2")
+		final := put(4, "D")
+		resumed, err := vs.Changes(ctx, last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = collect(t, resumed, 3)
+		threats := map[string]uint64{}
+		for _, c := range got {
+			if c.Seq <= last {
+				t.Fatalf("resumed feed delivered seq %d <= %d", c.Seq, last)
+			}
+			threats[c.Record.Threat] = c.Seq
+		}
+		if len(threats) != 3 || threats["C"] == 0 || threats["A2"] == 0 || threats["D"] != final {
+			t.Fatalf("resumed changes = %+v", got)
+		}
+		// The live feed saw every change too.
+		if got := collect(t, live, 3); got[2].Seq != final {
+			t.Fatalf("live feed = %+v", got)
+		}
+	})
+}
+
+func events(ids ...string) []herd.Event {
+	var evs []herd.Event
+	for _, id := range ids {
+		evs = append(evs, herd.Event{ID: id, Category: herd.CategoryThreats, Time: time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC), Payload: json.RawMessage(`{"n":"` + id + `"}`)})
+	}
+	return evs
+}
+
+func TestTelemetryDeduplication(t *testing.T) {
+	backends(t, func(t *testing.T, cfg jetstream.Config) {
+		ctx := context.Background()
+		tel := MustOpen(t, cfg).Telemetry()
+		res, err := tel.Append(ctx, events("a", "b", "c"))
+		if err != nil || res != (herd.AppendResult{Stored: 3}) {
+			t.Fatalf("first Append = %+v, %v", res, err)
+		}
+		res, err = tel.Append(ctx, events("b", "c", "d"))
+		if err != nil || res != (herd.AppendResult{Stored: 1, Duplicates: 2}) {
+			t.Fatalf("re-send = %+v, %v; want 1 stored, 2 duplicates", res, err)
+		}
+		st, err := tel.Stats(ctx)
+		if err != nil || st.Events != 4 {
+			t.Fatalf("Stats = %+v, %v; want 4 events", st, err)
+		}
+		var ids []string
+		err = tel.Each(ctx, func(e jetstream.StoredEvent) error {
+			if e.Category != herd.CategoryThreats || string(e.Payload) != `{"n":"`+e.ID+`"}` || !e.Time.Equal(time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)) {
+				t.Errorf("stored event %+v", e)
+			}
+			ids = append(ids, e.ID)
+			return nil
+		})
+		if err != nil || fmt.Sprint(ids) != "[a b c d]" {
+			t.Fatalf("stored ids = %v, %v", ids, err)
+		}
+	})
+}
+
+func TestPersistsAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	cfg := jetstream.Config{Dir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20}
+	db, err := jetstream.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Verdicts().Put(ctx, herd.Record{Object: sha(7), Verdict: herd.VerdictClean, Source: herd.SourceOperator}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Telemetry().Append(ctx, events("x")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = MustOpen(t, cfg)
+	if r, err := db.Verdicts().Get(ctx, sha(7)); err != nil || r.Verdict != herd.VerdictClean {
+		t.Fatalf("after restart: %+v, %v", r, err)
+	}
+	if st, err := db.Telemetry().Stats(ctx); err != nil || st.Events != 1 {
+		t.Fatalf("after restart: %+v, %v", st, err)
+	}
+	// De-duplication survives the restart.
+	if res, err := db.Telemetry().Append(ctx, events("x")); err != nil || res.Duplicates != 1 {
+		t.Fatalf("re-send after restart = %+v, %v", res, err)
+	}
+}
+
+func TestEmbeddedOpensNoPortByDefault(t *testing.T) {
+	db := MustOpen(t, jetstream.Config{Dir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20})
+	if u := db.ClientURL(); u != "" {
+		t.Fatalf("ClientURL = %q, want none", u)
+	}
+	db2 := MustOpen(t, jetstream.Config{Dir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20, Listen: "127.0.0.1:0"})
+	if u := db2.ClientURL(); u == "" {
+		t.Fatal("Listen set but no client URL")
+	}
+}
