@@ -103,6 +103,17 @@ func normalizeHex(s string, n int) (string, error) {
 	if len(s) != n {
 		return "", problem("want " + itoa(n) + " hex digits, got " + itoa(len(s)) + " characters")
 	}
+	lower := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			lower = false
+			break
+		}
+	}
+	if lower {
+		return s, nil // the common case: no copy
+	}
 	b := []byte(s)
 	for i, c := range b {
 		switch {

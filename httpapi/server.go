@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,7 +125,7 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
-	objs, err := DecodeLookup(http.MaxBytesReader(w, r.Body, maxLookupBody))
+	objs, err := s.decodeLookup(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -143,7 +145,33 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 		resp.Results[i] = a
 	}
 	s.metrics.lookups.Add(float64(len(objs)))
-	writeJSON(w, http.StatusOK, resp)
+	bp := bufPool.Get().(*[]byte)
+	b := append(appendLookupResponse((*bp)[:0], &resp), '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	*bp = b
+	bufPool.Put(bp)
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// decodeLookup reads the body (bounded) and decodes it on the fast path,
+// falling back to DecodeLookup for anything the fast path does not take.
+func (s *Server) decodeLookup(w http.ResponseWriter, r *http.Request) ([]herd.Object, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := bytes.NewBuffer((*bp)[:0])
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxLookupBody))
+	*bp = buf.Bytes()
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	if req, ok := decodeLookupFast(buf.Bytes()); ok {
+		return ValidateLookup(req)
+	}
+	return DecodeLookup(bytes.NewReader(buf.Bytes()))
 }
 
 // ValidateLookup checks a lookup batch and returns its objects normalized.

@@ -15,7 +15,7 @@ import (
 	"github.com/herdsec/herd"
 )
 
-// Loading runs in three steps, all on every CPU:
+// Loading runs in two steps, both on every CPU:
 //
 //  1. The file is read in blocks cut at line boundaries, and each block is
 //     parsed by a worker into fixed-size records and its front-coded names.

@@ -1,6 +1,3 @@
-// Package sigdb loads ClamAV hash signature databases (.hdb, .hsb) into a
-// compact in-memory index that answers "is this file known malware?" from its
-// digests.
 package sigdb
 
 import (
@@ -48,8 +45,8 @@ var (
 	hashLens  = [numKinds]int{32, 20, 16}
 )
 
-// lineFields is a parsed signature line. Its name points into the line's bytes so
-// that parsing allocates nothing.
+// lineFields is a parsed signature line. Its name points into the line's
+// bytes so that parsing allocates nothing.
 type lineFields struct {
 	h    [32]byte // zero-padded beyond the kind's length
 	kind int

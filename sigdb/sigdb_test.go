@@ -6,13 +6,16 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/sigdb"
@@ -417,15 +420,16 @@ func TestLargeLoad(t *testing.T) {
 	if db.Len() != n {
 		t.Fatalf("Len = %d, want %d", db.Len(), n)
 	}
-	for _, i := range []int{1, 2, 16, 17, 4711, n / 2, n - 1, n} {
-		want := fmt.Sprintf("Herd.Bench.Trojan-%07d", i)
-		if name, ok := db.Match(benchDigests(i)); name != want || !ok {
-			t.Errorf("Match(line %d) = %q, %v; want %q", i, name, ok, want)
-		}
+	for i := 1; i <= n; i++ {
 		d := benchDigests(i)
-		d.Size++
-		if name, ok := db.Match(d); ok {
-			t.Errorf("Match(line %d, wrong size) = %q, want none", i, name)
+		if name, ok := db.Match(d); !ok || name != fmt.Sprintf("Herd.Bench.Trojan-%07d", i) {
+			t.Fatalf("Match(line %d) = %q, %v; want Herd.Bench.Trojan-%07d", i, name, ok, i)
+		}
+		if i%1000 == 0 {
+			d.Size++
+			if name, ok := db.Match(d); ok {
+				t.Errorf("Match(line %d, wrong size) = %q, want none", i, name)
+			}
 		}
 	}
 	if name, ok := db.Match(benchDigests(n + 1)); ok {
@@ -443,5 +447,94 @@ func TestLargeLoad(t *testing.T) {
 	}
 	if db.Len() != n {
 		t.Errorf("Len after failed Load = %d, want %d", db.Len(), n)
+	}
+}
+
+// hideLen hides a reader's Len method, as a pipe or socket has none.
+type hideLen struct{ r io.Reader }
+
+func (h hideLen) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+func TestLoadReaders(t *testing.T) {
+	var b bytes.Buffer
+	if err := sigdb.WriteBenchHSB(&b, 5000); err != nil {
+		t.Fatal(err)
+	}
+	good := b.Bytes()
+	for _, tt := range []struct {
+		name string
+		r    io.Reader
+	}{
+		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(good))},
+		{"half reads", iotest.HalfReader(hideLen{bytes.NewReader(good)})},
+		{"data with EOF", iotest.DataErrReader(hideLen{bytes.NewReader(good)})},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := sigdb.New()
+			if err := db.Load(tt.r, "r.hsb"); err != nil {
+				t.Fatal(err)
+			}
+			if db.Len() != 5000 {
+				t.Errorf("Len = %d, want 5000", db.Len())
+			}
+			if name, _ := db.Match(benchDigests(4321)); name != "Herd.Bench.Trojan-0004321" {
+				t.Errorf("Match = %q, want Herd.Bench.Trojan-0004321", name)
+			}
+		})
+	}
+
+	t.Run("read error", func(t *testing.T) {
+		db := sigdb.Builtin()
+		boom := errors.New("disk on fire")
+		err := db.Load(io.MultiReader(bytes.NewReader(good), iotest.ErrReader(boom)), "r.hsb")
+		if !errors.Is(err, boom) || err.Error() != "read r.hsb: disk on fire" {
+			t.Errorf("Load = %v, want read r.hsb: disk on fire", err)
+		}
+		if db.Len() != 3 {
+			t.Errorf("Len after failed Load = %d, want 3", db.Len())
+		}
+	})
+
+	// A line longer than a whole read block, with no newline in it.
+	t.Run("line longer than a block", func(t *testing.T) {
+		text := emptyMD5 + ":1:A\n" + emptyMD5 + ":1:" + strings.Repeat("x", 1<<20) + "\n" + emptyMD5 + ":1:C\n"
+		err := sigdb.New().Load(hideLen{strings.NewReader(text)}, "r.hsb")
+		if want := "r.hsb:2: line: longer than 4096 bytes"; err == nil || err.Error() != want {
+			t.Errorf("Load = %v, want %s", err, want)
+		}
+	})
+}
+
+// TestNames checks that every name survives front coding: names of varied
+// lengths that share prefixes of every length with their neighbours.
+func TestNames(t *testing.T) {
+	var b strings.Builder
+	want := make(map[[32]byte]string)
+	prev := "Win.Trojan.Agent"
+	for i := range 5000 {
+		// Keep a pseudo-random part of the previous name and add to it.
+		keep := min(len(prev), (i*7919)%(len(prev)+1))
+		name := prev[:keep] + strings.Repeat(string(rune('A'+i%26)), i%5) + fmt.Sprint(i)
+		if i%97 == 0 {
+			name = strings.Repeat("é", 127) // 254 bytes
+		}
+		if len(name) > 255 {
+			name = name[:200]
+		}
+		name = strings.ToValidUTF8(name, "?") // where a cut split an é
+		h := sha256.Sum256([]byte(name + fmt.Sprint(i)))
+		fmt.Fprintf(&b, "%x:*:%s\n", h, name)
+		want[h] = name
+		prev = name
+	}
+	db := sigdb.New()
+	mustLoad(t, db, b.String())
+	if db.Len() != len(want) {
+		t.Fatalf("Len = %d, want %d", db.Len(), len(want))
+	}
+	for h, name := range want {
+		if got, ok := db.Match(&herd.FileDigests{SHA256: h}); got != name || !ok {
+			t.Fatalf("Match(%x) = %q, %v; want %q", h, got, ok, name)
+		}
 	}
 }

@@ -1,3 +1,6 @@
+// Package sigdb loads ClamAV hash signature databases (.hdb, .hsb) into a
+// compact in-memory index that answers "is this file known malware?" from its
+// digests.
 package sigdb
 
 import (
