@@ -50,7 +50,7 @@ func FuzzDecodeLookupFast(f *testing.F) {
 
 func TestDecodeLookupFastRefusesWhatItDoesNotKnow(t *testing.T) {
 	for _, s := range []string{
-		`{"Objects":[]}`,                              // case-insensitive match: encoding/json's business
+		`{"Objects":[]}`, // case-insensitive match: encoding/json's business
 		`{"objects":[{"kind":"url","value":"\u0041"}]}`, // escapes
 		`{"objects":null}`,
 		`{"objects":[{"kind":"ip","value":"1","x":2}]}`,
