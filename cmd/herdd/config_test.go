@@ -93,3 +93,31 @@ func TestAdminTokenFile(t *testing.T) {
 		t.Fatalf("a world-readable token must be refused, got %v", err)
 	}
 }
+
+// FuzzConfig feeds arbitrary YAML to the config loader: it never panics, and
+// whatever it accepts and validates holds values within their limits.
+func FuzzConfig(f *testing.F) {
+	for _, s := range []string{"data: /x\n", "nats:\n  max_store: 2GiB\n  sync: always\n", "lookup: {negative_ttl: 25h}\n", "telemetry:\n  max_age: 1h\n  dedup_window: 2h\n", "[1,2]", "nats: 3"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, s string) {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c := DefaultConfig()
+		if err := c.LoadConfigFile(p); err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			if !strings.HasPrefix(err.Error(), "config: ") {
+				t.Fatalf("error %q does not name the config", err)
+			}
+			return
+		}
+		if c.NATS.MaxStore < 1<<20 || time.Duration(c.Lookup.NegativeTTL) > 24*time.Hour || c.Telemetry.MaxAge < c.Telemetry.DedupWindow {
+			t.Fatalf("accepted out-of-range config %+v", c)
+		}
+	})
+}
