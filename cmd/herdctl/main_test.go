@@ -1,0 +1,382 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/jetstream"
+	"github.com/herdsec/herd/reputation"
+)
+
+// cloud is a real Herd cloud in the test process: embedded JetStream, the
+// reputation index following it, and the HTTP API on a loopback port.
+type cloud struct {
+	URL       string
+	DB        *jetstream.DB
+	Index     *reputation.Index
+	Token     string
+	TokenFile string // holds Token
+}
+
+// MustStartCloud starts a cloud and stops it when the test ends.
+func MustStartCloud(tb testing.TB) *cloud {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := jetstream.Open(ctx, jetstream.Config{Dir: tb.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20})
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	tb.Cleanup(cancel)
+	idx := reputation.NewIndex()
+	followed := make(chan error, 1)
+	go func() { followed <- idx.Follow(ctx, db.Verdicts()) }()
+	select {
+	case <-idx.Ready():
+	case err := <-followed:
+		tb.Fatalf("index stopped following: %v", err)
+	case <-time.After(30 * time.Second):
+		tb.Fatal("index not ready after 30s")
+	}
+	c := &cloud{DB: db, Index: idx, Token: strings.Repeat("a", 40)}
+	srv := &httpapi.Server{
+		Reputation:  idx,
+		Verdicts:    db.Verdicts(),
+		Telemetry:   db.Telemetry(),
+		AdminToken:  c.Token,
+		PositiveTTL: time.Hour,
+		NegativeTTL: time.Minute,
+	}
+	hs := httptest.NewServer(srv.Handler())
+	tb.Cleanup(hs.Close)
+	c.URL = hs.URL
+	c.TokenFile = MustWriteFile(tb, "admin.token", c.Token+"\n")
+	return c
+}
+
+// MustWriteFile writes content to a new file named name in a temp folder.
+func MustWriteFile(tb testing.TB, name, content string) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// result is what one run of the CLI did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout:\n%s--- stderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// runEnv runs herdctl with args and the environment env (nothing else).
+func runEnv(tb testing.TB, env map[string]string, args ...string) result {
+	tb.Helper()
+	var out, errb bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := m.Run(ctx, args)
+	return result{code, out.String(), errb.String()}
+}
+
+// run runs herdctl against c with its token.
+func (c *cloud) run(tb testing.TB, args ...string) result {
+	tb.Helper()
+	return runEnv(tb, nil, append([]string{"--cloud", c.URL, "--token-file", c.TokenFile}, args...)...)
+}
+
+// MustGet runs verdict get and decodes its JSON answer.
+func (c *cloud) MustGet(tb testing.TB, obj string) httpapi.VerdictResponse {
+	tb.Helper()
+	r := c.run(tb, "verdict", "get", obj)
+	if r.code != 0 || r.stderr != "" {
+		tb.Fatalf("verdict get %s:\n%v", obj, r)
+	}
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec.DisallowUnknownFields()
+	var v httpapi.VerdictResponse
+	if err := dec.Decode(&v); err != nil {
+		tb.Fatalf("verdict get %s: %v\n%v", obj, err, r)
+	}
+	return v
+}
+
+// mustNotStored fails unless the store holds no verdict for obj.
+func (c *cloud) mustNotStored(tb testing.TB, obj herd.Object) {
+	tb.Helper()
+	rec, err := c.DB.Verdicts().Get(context.Background(), obj)
+	if herd.ErrorCode(err) != herd.ENOTFOUND {
+		tb.Errorf("%s: stored %+v, %v; want nothing stored", obj, rec, err)
+	}
+}
+
+func sha256Obj(i int) herd.Object {
+	return herd.Object{Kind: herd.KindSHA256, Value: fmt.Sprintf("%064x", 0xabc000+i)}
+}
+
+func TestVerdictSetGet(t *testing.T) {
+	c := MustStartCloud(t)
+	obj := sha256Obj(1)
+	start := time.Now().Add(-time.Second)
+
+	// Flags after the positionals, and a hash in upper case.
+	r := c.run(t, "verdict", "set", "sha256:"+strings.ToUpper(obj.Value), "malicious", "--name", "X")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("verdict set:\n%v", r)
+	}
+	if !strings.HasPrefix(r.stdout, obj.String()+": malicious X (seq ") {
+		t.Errorf("verdict set printed %q", r.stdout)
+	}
+	// The API answered after the index applied the change: a lookup now sees it.
+	if recs, _ := c.Index.Lookup(context.Background(), []herd.Object{obj}); recs[0].Verdict != herd.VerdictMalicious || recs[0].Threat != "X" {
+		t.Errorf("index after verdict set: %+v", recs[0])
+	}
+
+	got := c.MustGet(t, obj.String())
+	if !got.Stored || got.Record.Object != obj || got.Record.Verdict != herd.VerdictMalicious || got.Record.Threat != "X" || got.Record.Source != herd.SourceOperator || got.Record.Test {
+		t.Errorf("verdict get = %+v; want stored malicious X from operator", got)
+	}
+	if got.Record.Updated.Before(start) || got.Record.Updated.After(time.Now().Add(time.Second)) {
+		t.Errorf("updated %v, want about now", got.Record.Updated)
+	}
+
+	// Flags first; a clean verdict needs no name; a later verdict replaces the earlier.
+	if r := c.run(t, "verdict", "set", "--name", "", obj.String(), "clean"); r.code != 0 {
+		t.Fatalf("verdict set clean:\n%v", r)
+	}
+	if got := c.MustGet(t, obj.String()); !got.Stored || got.Record.Verdict != herd.VerdictClean || got.Record.Threat != "" {
+		t.Errorf("after setting clean: %+v", got)
+	}
+
+	// Other kinds are normalized the same way by set and get.
+	if r := c.run(t, "verdict", "set", "url:HTTP://Example.COM/login", "suspicious", "--name", "Phish.Maybe"); r.code != 0 {
+		t.Fatalf("verdict set url:\n%v", r)
+	}
+	if got := c.MustGet(t, "url:http://example.com/login"); !got.Stored || got.Record.Verdict != herd.VerdictSuspicious || got.Record.Threat != "Phish.Maybe" {
+		t.Errorf("url verdict: %+v", got)
+	}
+}
+
+func TestVerdictGetNotStored(t *testing.T) {
+	c := MustStartCloud(t)
+	got := c.MustGet(t, "md5:"+strings.ToUpper(herd.EICARMD5))
+	want := herd.Record{Object: herd.Object{Kind: herd.KindMD5, Value: herd.EICARMD5}, Verdict: herd.VerdictMalicious, Threat: herd.EICARThreat, Source: herd.SourceBuiltin, Test: true}
+	if got.Stored || got.Record != want {
+		t.Errorf("EICAR: %+v; want the built-in verdict, not stored", got)
+	}
+	obj := sha256Obj(2)
+	if got := c.MustGet(t, obj.String()); got.Stored || got.Record.Verdict != herd.VerdictUnknown || got.Record.Object != obj {
+		t.Errorf("unknown object: %+v; want unknown, not stored", got)
+	}
+}
+
+func TestVerdictSetErrors(t *testing.T) {
+	c := MustStartCloud(t)
+	obj := sha256Obj(3)
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string // on stderr
+	}{
+		{"63 hex digits", []string{"verdict", "set", "sha256:" + strings.Repeat("a", 63), "malicious", "--name", "X"}, 1, `sha256 "` + strings.Repeat("a", 63) + `": want 64 hex digits, got 63 characters`},
+		{"not hex", []string{"verdict", "set", "md5:" + strings.Repeat("g", 32), "malicious", "--name", "X"}, 1, "not a hex digit at position 1"},
+		{"unknown kind", []string{"verdict", "set", "file:abc", "malicious", "--name", "X"}, 1, `kind "file": unknown`},
+		{"no kind", []string{"verdict", "get", strings.Repeat("a", 64)}, 1, "want KIND:VALUE"},
+		{"name with control character", []string{"verdict", "set", obj.String(), "malicious", "--name", "bad\x07name"}, 1, "threat name: contains control characters"},
+		{"missing --name", []string{"verdict", "set", obj.String(), "malicious"}, 2, "--name is required"},
+		{"missing --name, suspicious", []string{"verdict", "set", obj.String(), "suspicious"}, 2, "--name is required"},
+		{"unknown verdict", []string{"verdict", "set", obj.String(), "evil", "--name", "X"}, 2, `verdict "evil": want malicious, suspicious or clean`},
+		{"unknown verdict word", []string{"verdict", "set", obj.String(), "unknown", "--name", "X"}, 2, `verdict "unknown"`},
+		{"no verdict", []string{"verdict", "set", obj.String(), "--name", "X"}, 2, "verdict set: want KIND:VALUE"},
+		{"too many words", []string{"verdict", "set", obj.String(), "malicious", "extra", "--name", "X"}, 2, "verdict set: want KIND:VALUE"},
+		{"unknown flag", []string{"verdict", "set", obj.String(), "malicious", "--nmae", "X"}, 2, "flag provided but not defined: -nmae"},
+		{"get without object", []string{"verdict", "get"}, 2, "verdict get: want KIND:VALUE"},
+		{"import without files", []string{"verdict", "import"}, 2, "verdict import: want FILE..."},
+		{"unknown command", []string{"verdict", "delete", obj.String()}, 2, `unknown command "verdict delete `},
+		{"half a command", []string{"verdict"}, 2, `unknown command "verdict"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := c.run(t, tt.args...)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.want) || r.stdout != "" {
+				t.Errorf("%v\nwant exit %d, stderr containing %q", r, tt.code, tt.want)
+			}
+		})
+	}
+	c.mustNotStored(t, obj)
+	if n := c.Index.Len(); n != 0 {
+		t.Errorf("the index holds %d stored verdicts after only failed commands", n)
+	}
+
+	if r := runEnv(t, nil); r.code != 2 || !strings.Contains(r.stderr, "Usage: herdctl") {
+		t.Errorf("no arguments:\n%v\nwant exit 2 and the usage", r)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	c := MustStartCloud(t)
+	obj := sha256Obj(4)
+	set := []string{"verdict", "set", obj.String(), "malicious", "--name", "X"}
+
+	wrong := MustWriteFile(t, "wrong.token", strings.Repeat("b", 40))
+	r := runEnv(t, nil, append([]string{"--cloud", c.URL, "--token-file", wrong}, set...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "herdctl: admin API: missing or wrong bearer token") {
+		t.Errorf("wrong token:\n%v\nwant exit 1 and an unauthorized message", r)
+	}
+	missing := filepath.Join(t.TempDir(), "none.token")
+	r = runEnv(t, nil, append([]string{"--cloud", c.URL, "--token-file", missing}, set...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "herdctl: admin token: ") || !strings.Contains(r.stderr, "(use --token-file)") {
+		t.Errorf("missing token file:\n%v\nwant exit 1 naming the token file", r)
+	}
+	c.mustNotStored(t, obj)
+
+	// The environment supplies cloud and token file when no flag does.
+	r = runEnv(t, map[string]string{"HERD_CLOUD": c.URL, "HERD_TOKEN_FILE": c.TokenFile}, set...)
+	if r.code != 0 {
+		t.Fatalf("cloud and token from the environment:\n%v", r)
+	}
+	// Flags win over the environment.
+	r = runEnv(t, map[string]string{"HERD_CLOUD": "http://127.0.0.1:1", "HERD_TOKEN_FILE": missing}, append([]string{"--cloud", c.URL, "--token-file", c.TokenFile}, "verdict", "get", obj.String())...)
+	if r.code != 0 || !strings.Contains(r.stdout, `"stored": true`) {
+		t.Errorf("flags over the environment:\n%v", r)
+	}
+}
+
+func TestUnreachableCloud(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	tok := MustWriteFile(t, "admin.token", "x")
+	r := runEnv(t, nil, "--cloud", dead, "--token-file", tok, "telemetry", "stats")
+	if r.code != 1 || !strings.Contains(r.stderr, "herdctl: cloud "+dead+" unreachable") {
+		t.Errorf("%v\nwant exit 1 and the cloud unreachable", r)
+	}
+	r = runEnv(t, nil, "--cloud", "ftp://example.com", "--token-file", tok, "telemetry", "stats")
+	if r.code != 1 || !strings.Contains(r.stderr, `cloud URL "ftp://example.com"`) {
+		t.Errorf("%v\nwant exit 1 and the bad URL named", r)
+	}
+}
+
+func TestImport(t *testing.T) {
+	c := MustStartCloud(t)
+	s1, s2, s3, s4 := sha256Obj(10), herd.Object{Kind: herd.KindMD5, Value: strings.Repeat("1f", 16)}, herd.Object{Kind: herd.KindSHA1, Value: strings.Repeat("2e", 20)}, sha256Obj(11)
+	hsb := MustWriteFile(t, "main.hsb", "# three signatures\n"+
+		strings.ToUpper(s1.Value)+":*:Win.Test.One\n"+
+		"\n"+
+		s2.Value+":1234:Win.Test.Two\r\n"+
+		s3.Value+":99:Win.Test.Three:51:255\n")
+	hdb := MustWriteFile(t, "extra.hdb", s4.Value+":*:Win.Test.Four") // no final newline
+
+	r := c.run(t, "verdict", "import", hsb)
+	if r.code != 0 || r.stdout != "imported 3 verdicts\n" || r.stderr != "" {
+		t.Fatalf("import:\n%v\nwant 3 imported", r)
+	}
+	for obj, name := range map[herd.Object]string{s1: "Win.Test.One", s2: "Win.Test.Two", s3: "Win.Test.Three"} {
+		got := c.MustGet(t, obj.String())
+		want := herd.Record{Object: obj, Verdict: herd.VerdictMalicious, Threat: name, Source: herd.SourceImport}
+		got.Record.Updated = time.Time{}
+		if !got.Stored || got.Record != want {
+			t.Errorf("%s: %+v; want stored %+v", obj, got, want)
+		}
+	}
+
+	// Several files in one go; importing again counts again.
+	r = c.run(t, "verdict", "import", hsb, hdb)
+	if r.code != 0 || r.stdout != "imported 4 verdicts\n" {
+		t.Fatalf("import of two files:\n%v\nwant 4 imported", r)
+	}
+	if got := c.MustGet(t, s4.String()); !got.Stored || got.Record.Threat != "Win.Test.Four" {
+		t.Errorf("%s: %+v", s4, got)
+	}
+}
+
+func TestImportMalformedImportsNothing(t *testing.T) {
+	c := MustStartCloud(t)
+	first, second := sha256Obj(20), sha256Obj(21)
+	good := MustWriteFile(t, "good.hsb", second.Value+":*:Good.One\n")
+	for _, tt := range []struct {
+		name    string
+		content string
+		want    string
+	}{
+		{"bad size", first.Value + ":*:Line.One\n" + second.Value + ":12x:Line.Two\n" + sha256Obj(22).Value + ":*:Line.Three\n", `bad.hsb:2: size "12x": not a number`},
+		{"truncated", first.Value + ":*:Line.One\n" + second.Value + "\n", "bad.hsb:2: truncated line"},
+		{"short hash", first.Value + ":*:Line.One\n" + second.Value[:63] + ":*:Line.Two\n", "bad.hsb:2: hash"},
+		{"control character", first.Value + ":*:Line.One\n" + second.Value + ":*:Bad\x01Name\n", "bad.hsb:2: name: contains control characters"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := MustWriteFile(t, "bad.hsb", tt.content)
+			// A bad file after a good one: nothing of either is sent.
+			r := c.run(t, "verdict", "import", good, bad)
+			if r.code != 1 || !strings.Contains(r.stderr, tt.want) || r.stdout != "" {
+				t.Errorf("%v\nwant exit 1 and %q", r, tt.want)
+			}
+			c.mustNotStored(t, first)
+			c.mustNotStored(t, second)
+			if got := c.MustGet(t, first.String()); got.Stored || got.Record.Verdict != herd.VerdictUnknown {
+				t.Errorf("line 1 of a bad file was imported: %+v", got)
+			}
+		})
+	}
+	missing := filepath.Join(t.TempDir(), "missing.hsb")
+	if r := c.run(t, "verdict", "import", good, missing); r.code != 1 {
+		t.Errorf("import of a missing file:\n%v\nwant exit 1", r)
+	}
+	c.mustNotStored(t, second)
+	if n := c.Index.Len(); n != 0 {
+		t.Errorf("index holds %d verdicts after failed imports, want 0", n)
+	}
+}
+
+func TestTelemetryStats(t *testing.T) {
+	c := MustStartCloud(t)
+	stats := func() herd.TelemetryStats {
+		t.Helper()
+		r := c.run(t, "telemetry", "stats")
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("telemetry stats:\n%v", r)
+		}
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		dec.DisallowUnknownFields()
+		var st herd.TelemetryStats
+		if err := dec.Decode(&st); err != nil {
+			t.Fatalf("%v\n%v", err, r)
+		}
+		return st
+	}
+	if st := stats(); st.Events != 0 || st.Bytes != 0 {
+		t.Errorf("empty store: %+v, want 0 events", st)
+	}
+	now := time.Now().UTC()
+	events := []herd.Event{
+		{ID: "ev-1", Category: herd.CategoryThreats, Time: now, Payload: json.RawMessage(`{"threat":"X"}`)},
+		{ID: "ev-2", Category: herd.CategoryOperation, Time: now, Payload: json.RawMessage(`{"up":true}`)},
+	}
+	if res, err := c.DB.Telemetry().Append(context.Background(), events); err != nil || res.Stored != 2 {
+		t.Fatalf("append: %+v, %v", res, err)
+	}
+	if st := stats(); st.Events != 2 || st.Bytes == 0 || st.LastSeq != 2 {
+		t.Errorf("after 2 events: %+v", st)
+	}
+}
