@@ -67,15 +67,17 @@ func ErrorCode(err error) string {
 	return EINTERNAL
 }
 
-// ErrorMessage returns the user-facing message of err: the *Error's message,
-// or a generic text for internal errors, whose details must not leak.
+// ErrorMessage returns the user-facing message of err: its whole text if
+// its chain holds an *Error (whose wrappers add context such as "after 20
+// imported"), or a generic text for internal errors, whose details must not
+// leak to remote callers.
 func ErrorMessage(err error) string {
 	if err == nil {
 		return ""
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Error()
+		return err.Error()
 	}
 	return "internal error"
 }

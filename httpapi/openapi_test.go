@@ -527,6 +527,7 @@ func TestJSONFieldsFollowsEncodingJSON(t *testing.T) {
 		*inner2
 		B      string `json:"b"` // shadows Inner.B
 		Hidden string `json:"-"`
+		//lint:ignore SA5008 the "-," form, a field named "-", is one of the cases checked
 		Dash   string `json:"-,"`
 		secret string
 		Named  Inner `json:"named"`

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,8 +116,8 @@ func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || s.AdminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.AdminToken)) != 1 {
+		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || s.AdminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.AdminToken)) != 1 {
 			s.writeError(w, r, herd.Errorf(herd.EUNAUTHORIZED, "admin API: missing or wrong bearer token"))
 			return
 		}
@@ -242,7 +243,9 @@ func ValidateTelemetry(req TelemetryRequest, now time.Time) error {
 	bad := func(i int, field, msg string) {
 		problems = append(problems, herd.Problem{Index: i, Field: field, Message: msg})
 	}
+	badEvents := 0
 	for i, ev := range req.Events {
+		before := len(problems)
 		switch {
 		case ev.ID == "":
 			bad(i, "id", "missing")
@@ -268,9 +271,12 @@ func ValidateTelemetry(req TelemetryRequest, now time.Time) error {
 		case ev.Payload[0] != '{':
 			bad(i, "payload", "must be a JSON object")
 		}
+		if len(problems) > before {
+			badEvents++
+		}
 	}
 	if problems != nil {
-		return &herd.Error{Code: herd.EINVALID, Message: fmt.Sprintf("events: %d of %d invalid, nothing stored", len(problems), len(req.Events)), Problems: clipProblems(problems)}
+		return &herd.Error{Code: herd.EINVALID, Message: fmt.Sprintf("events: %d of %d invalid, nothing stored", badEvents, len(req.Events)), Problems: clipProblems(problems)}
 	}
 	return nil
 }
@@ -500,38 +506,137 @@ func (s *Server) handleTelemetryStats(w http.ResponseWriter, r *http.Request) {
 // DecodeLookup decodes and validates a lookup request body and returns its
 // objects normalized.
 func DecodeLookup(r io.Reader) ([]herd.Object, error) {
-	var req LookupRequest
-	if err := decodeJSON(r, &req); err != nil {
+	var env struct {
+		Objects []json.RawMessage `json:"objects"`
+	}
+	if err := decodeJSON(r, &env); err != nil {
 		return nil, err
 	}
-	return ValidateLookup(req)
+	if len(env.Objects) > MaxLookupObjects {
+		return nil, herd.Errorf(herd.ETOOLARGE, "objects: %d objects, the limit is %d per request", len(env.Objects), MaxLookupObjects)
+	}
+	objs, err := decodeItems[herd.Object]("objects", env.Objects)
+	if err != nil {
+		return nil, err
+	}
+	return ValidateLookup(LookupRequest{Objects: objs})
 }
 
 // DecodeTelemetry decodes and validates a telemetry batch.
 func DecodeTelemetry(r io.Reader, now time.Time) (TelemetryRequest, error) {
-	var req TelemetryRequest
-	if err := decodeJSON(r, &req); err != nil {
-		return req, err
+	var env struct {
+		Events []json.RawMessage `json:"events"`
 	}
+	if err := decodeJSON(r, &env); err != nil {
+		return TelemetryRequest{}, err
+	}
+	if len(env.Events) > MaxTelemetryEvents {
+		return TelemetryRequest{}, herd.Errorf(herd.ETOOLARGE, "events: %d events, the limit is %d per request", len(env.Events), MaxTelemetryEvents)
+	}
+	evs, err := decodeItems[herd.Event]("events", env.Events)
+	if err != nil {
+		return TelemetryRequest{}, err
+	}
+	req := TelemetryRequest{Events: evs}
 	return req, ValidateTelemetry(req, now)
 }
 
 // DecodeVerdicts decodes and validates an admin verdict batch.
 func DecodeVerdicts(r io.Reader, now time.Time) ([]herd.Record, error) {
-	var req SetVerdictsRequest
-	if err := decodeJSON(r, &req); err != nil {
+	var env struct {
+		Verdicts []json.RawMessage `json:"verdicts"`
+	}
+	if err := decodeJSON(r, &env); err != nil {
 		return nil, err
 	}
-	return ValidateVerdicts(req, now)
+	if len(env.Verdicts) > MaxAdminVerdicts {
+		return nil, herd.Errorf(herd.ETOOLARGE, "verdicts: %d verdicts, the limit is %d per request", len(env.Verdicts), MaxAdminVerdicts)
+	}
+	vs, err := decodeItems[VerdictInput]("verdicts", env.Verdicts)
+	if err != nil {
+		return nil, err
+	}
+	return ValidateVerdicts(SetVerdictsRequest{Verdicts: vs}, now)
+}
+
+// decodeItems decodes each item of a batch on its own, so that a JSON-level
+// error (a wrong type, an unknown field, a bad time) is reported with the
+// item's index and field, like a validation error. A nil slice stays nil.
+func decodeItems[T any](batch string, raws []json.RawMessage) ([]T, error) {
+	if raws == nil {
+		return nil, nil
+	}
+	out := make([]T, len(raws))
+	var problems []herd.Problem
+	for i, raw := range raws {
+		if err := decodeStrict(bytes.NewReader(raw), &out[i]); err != nil {
+			problems = append(problems, itemProblem(i, err))
+		}
+	}
+	if problems != nil {
+		return nil, &herd.Error{Code: herd.EINVALID, Message: fmt.Sprintf("%s: %d of %d invalid, nothing stored", batch, len(problems), len(raws)), Problems: clipProblems(problems)}
+	}
+	return out, nil
+}
+
+// itemProblem turns the decoding error of one batch item into a problem.
+func itemProblem(i int, err error) herd.Problem {
+	var typ *json.UnmarshalTypeError
+	var pe *time.ParseError
+	switch {
+	case errors.As(err, &typ):
+		return herd.Problem{Index: i, Field: typ.Field, Message: fmt.Sprintf("got JSON %s, want %s", typ.Value, wireType(typ.Type))}
+	case errors.As(err, &pe):
+		return herd.Problem{Index: i, Field: "time", Message: "not an RFC 3339 time (e.g. 2026-11-25T06:00:00Z)"}
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		return herd.Problem{Index: i, Field: strings.Trim(f, `"`), Message: "unknown field"}
+	}
+	return herd.Problem{Index: i, Message: msg}
+}
+
+// wireType names the JSON type a Go type is decoded from.
+func wireType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "JSON value"
+		}
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return t.String()
 }
 
 // decodeJSON decodes one JSON value into v, refusing unknown fields and
 // trailing data, with errors that say where the body is wrong.
 func decodeJSON(r io.Reader, v any) error {
+	if err := decodeStrict(r, v); err != nil {
+		var e *herd.Error
+		if errors.As(err, &e) {
+			return err
+		}
+		return bodyError(err)
+	}
+	return nil
+}
+
+// decodeStrict decodes one JSON value, refusing unknown fields and trailing
+// data, and returns encoding/json's own errors.
+func decodeStrict(r io.Reader, v any) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return bodyError(err)
+		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return herd.Errorf(herd.EINVALID, "body: data after the JSON value")
@@ -550,7 +655,7 @@ func bodyError(err error) error {
 	case errors.As(err, &syn):
 		return herd.Errorf(herd.EINVALID, "body: invalid JSON at byte %d: %s", syn.Offset, syn.Error())
 	case errors.As(err, &typ):
-		return herd.Errorf(herd.EINVALID, "body: field %q: got JSON %s, want %s", typ.Field, typ.Value, typ.Type)
+		return herd.Errorf(herd.EINVALID, "body: field %q: got JSON %s, want %s", typ.Field, typ.Value, wireType(typ.Type))
 	case errors.Is(err, io.EOF):
 		return herd.Errorf(herd.EINVALID, "body: empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -588,7 +693,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var body ErrorBody
 	body.Error.Code = code
 	body.Error.Message = herd.ErrorMessage(err)
-	body.Error.Problems = herd.ErrorProblems(err)
+	var e *herd.Error
+	if errors.As(err, &e) && len(e.Problems) > 0 {
+		// The problems travel in their own field; the message does not repeat them.
+		body.Error.Message = e.Message
+		body.Error.Problems = e.Problems
+	}
 	s.metrics.errors.WithLabelValues(code).Inc()
 	writeJSON(w, statusOf(code), body)
 }

@@ -100,7 +100,7 @@ func (s *VerdictStore) Get(ctx context.Context, obj herd.Object) (herd.Record, e
 		return herd.Record{}, herd.Errorf(herd.ENOTFOUND, "no stored verdict for %s", obj)
 	}
 	if err != nil {
-		return herd.Record{}, fmt.Errorf("get verdict: %w", err)
+		return herd.Record{}, &herd.Error{Code: herd.EUNAVAILABLE, Message: "verdict store unavailable: " + err.Error()}
 	}
 	var r herd.Record
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
@@ -120,7 +120,7 @@ func (s *VerdictStore) Changes(ctx context.Context, after uint64) (<-chan herd.V
 	}
 	w, err := s.kv.WatchAll(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("watch verdicts: %w", err)
+		return nil, &herd.Error{Code: herd.EUNAVAILABLE, Message: "verdict store unavailable: " + err.Error()}
 	}
 	out := make(chan herd.VerdictChange, 64)
 	go func() {

@@ -8,7 +8,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"hash"
 	"io"
 	"io/fs"
@@ -100,6 +99,13 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 	go func() { // walk
 		defer close(files)
 		for _, root := range paths {
+			// A link named on the command line is followed (as ClamAV
+			// does); links met while walking are not.
+			if fi, err := os.Lstat(root); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+				if target, err := filepath.EvalSymlinks(root); err == nil {
+					root = target
+				}
+			}
 			err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 				if err != nil {
 					results <- Result{Path: path, Err: err.Error()}
@@ -239,7 +245,7 @@ func askCloud(ctx context.Context, cloud herd.ReputationService, batch []hashed,
 		return err
 	}
 	if len(recs) != len(objs) {
-		return errors.New("cloud lookup: answer count does not match")
+		return herd.Errorf(herd.EUNAVAILABLE, "cloud lookup: %d answers for %d objects", len(recs), len(objs))
 	}
 	for i, h := range batch {
 		worst := recs[3*i]
@@ -259,11 +265,11 @@ func askCloud(ctx context.Context, cloud herd.ReputationService, batch []hashed,
 // a fixed buffer, so memory stays bounded whatever the file size.
 type hasher struct {
 	sha256, sha1, md5 hash.Hash
-	buf               []byte
+	buf, sum          []byte
 }
 
 func newHasher() *hasher {
-	return &hasher{sha256: sha256.New(), sha1: sha1.New(), md5: md5.New(), buf: make([]byte, 256<<10)}
+	return &hasher{sha256: sha256.New(), sha1: sha1.New(), md5: md5.New(), buf: make([]byte, 256<<10), sum: make([]byte, 0, 32)}
 }
 
 func (h *hasher) hashFile(path string) (herd.FileDigests, error) {
@@ -296,9 +302,10 @@ func (h *hasher) hash(r io.Reader) (herd.FileDigests, error) {
 			return d, err
 		}
 	}
-	h.sha256.Sum(d.SHA256[:0])
-	h.sha1.Sum(d.SHA1[:0])
-	h.md5.Sum(d.MD5[:0])
+	// Summing into a scratch slice keeps d off the heap.
+	copy(d.SHA256[:], h.sha256.Sum(h.sum[:0]))
+	copy(d.SHA1[:], h.sha1.Sum(h.sum[:0]))
+	copy(d.MD5[:], h.md5.Sum(h.sum[:0]))
 	d.HaveSHA1, d.HaveMD5 = true, true
 	return d, nil
 }

@@ -185,10 +185,12 @@ func TestScanSingleFileAndSymlinkRoot(t *testing.T) {
 		t.Errorf("summary %+v: want 2 files, 69 bytes, 1 local detection", sum)
 	}
 
-	// Symlinks are not followed, even when named on the command line.
+	// Links named on the command line are followed (as ClamAV does): the
+	// link to EICAR is scanned, and so is the folder behind the other link
+	// (EICAR nested, other.txt, deep.txt); links inside folders are not.
 	sum, got = MustScan(t, tr.links, scan.Options{DB: sigdb.Builtin()})
-	if len(got) != 0 || sum.Files != 0 {
-		t.Errorf("scanning symlinks: %d files, results %+v; want nothing scanned", sum.Files, got)
+	if sum.Files != 4 || sum.Detections != 2 || got[tr.eicar[0]] != eicarLocal(tr.eicar[0]) || got[tr.eicar[1]] != eicarLocal(tr.eicar[1]) {
+		t.Errorf("scanning links named on the command line: %d files, results %+v; want 4 files and both EICARs", sum.Files, got)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/agent/scan"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/internal/cli"
@@ -98,7 +97,7 @@ func (m *Main) scan(ctx context.Context, cloudFlag string, args []string) int {
 	db := sigdb.Builtin()
 	for _, f := range dbs {
 		if err := db.LoadFile(f); err != nil {
-			fmt.Fprintln(m.Stderr, "herd scan:", herd.ErrorMessage(err))
+			fmt.Fprintln(m.Stderr, "herd scan:", err)
 			return ExitError
 		}
 	}
@@ -107,7 +106,7 @@ func (m *Main) scan(ctx context.Context, cloudFlag string, args []string) int {
 	if !*noCloud {
 		c, err := httpapi.NewClient(cloudURL)
 		if err != nil {
-			fmt.Fprintln(m.Stderr, "herd scan:", herd.ErrorMessage(err))
+			fmt.Fprintln(m.Stderr, "herd scan:", err)
 			return ExitError
 		}
 		opt.Cloud = c

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,38 +56,39 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		fl.Usage()
 		return 2
 	}
-	client, err := m.client(*cloud, *tokenFile)
-	if err != nil {
-		fmt.Fprintln(m.Stderr, "herdctl:", herd.ErrorMessage(err))
-		return 1
-	}
 	words := fl.Args()
-	var cmdErr error
-	switch strings.Join(words[:min(2, len(words))], " ") {
-	case "verdict set":
-		cmdErr = m.verdictSet(ctx, client, words[2:])
-	case "verdict get":
-		cmdErr = m.verdictGet(ctx, client, words[2:])
-	case "verdict import":
-		cmdErr = m.verdictImport(ctx, client, words[2:])
-	case "telemetry stats":
-		var st httpapi.TelemetryStats
-		if st, cmdErr = client.TelemetryStats(ctx); cmdErr == nil {
-			m.printJSON(st)
-		}
-	default:
+	commands := map[string]func(context.Context, *httpapi.Client, []string) error{
+		"verdict set":     m.verdictSet,
+		"verdict get":     m.verdictGet,
+		"verdict import":  m.verdictImport,
+		"telemetry stats": m.telemetryStats,
+	}
+	name := strings.Join(words[:min(2, len(words))], " ")
+	cmd, ok := commands[name]
+	if !ok {
 		fmt.Fprintf(m.Stderr, "herdctl: unknown command %q\n\n%s", strings.Join(words, " "), usage)
 		return 2
 	}
-	if cmdErr != nil {
-		if u, ok := cmdErr.(usageError); ok {
+	client, err := m.client(*cloud, *tokenFile)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "herdctl:", err)
+		return 1
+	}
+	if err := cmd(ctx, client, words[2:]); err != nil {
+		var u usageError
+		if errors.As(err, &u) {
 			fmt.Fprintf(m.Stderr, "herdctl: %s\n", string(u))
 			return 2
 		}
-		fmt.Fprintln(m.Stderr, "herdctl:", herd.ErrorMessage(cmdErr))
-		for _, p := range herd.ErrorProblems(cmdErr) {
-			fmt.Fprintln(m.Stderr, "  ", p.String())
+		var e *herd.Error
+		if errors.As(err, &e) && len(e.Problems) > 0 {
+			fmt.Fprintln(m.Stderr, "herdctl:", strings.TrimSuffix(err.Error(), e.Error())+e.Message)
+			for _, p := range e.Problems {
+				fmt.Fprintln(m.Stderr, "  ", p.String())
+			}
+			return 1
 		}
+		fmt.Fprintln(m.Stderr, "herdctl:", err)
 		return 1
 	}
 	return 0
@@ -197,6 +199,18 @@ func (m *Main) verdictImport(ctx context.Context, c *httpapi.Client, files []str
 		vs = vs[n:]
 	}
 	fmt.Fprintf(m.Stdout, "imported %d verdicts\n", stored)
+	return nil
+}
+
+func (m *Main) telemetryStats(ctx context.Context, c *httpapi.Client, args []string) error {
+	if len(args) != 0 {
+		return usageError("telemetry stats: takes no arguments")
+	}
+	st, err := c.TelemetryStats(ctx)
+	if err != nil {
+		return err
+	}
+	m.printJSON(st)
 	return nil
 }
 

@@ -20,7 +20,7 @@ func Parse(fl *flag.FlagSet, args []string) ([]string, error) {
 		if len(rest) == 0 {
 			return pos, nil
 		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+		if k := len(args) - len(rest); k > 0 && args[k-1] == "--" && !isFlagValue(fl, args[:k-1]) {
 			return append(pos, rest...), nil
 		}
 		pos = append(pos, rest[0])
@@ -40,4 +40,23 @@ func Cloud(flagValue string, getenv func(string) string) string {
 		return v
 	}
 	return DefaultCloud
+}
+
+// isFlagValue reports whether the argument after before is the value of a
+// flag written as "--name value" (so a "--" there is a value, not the end
+// of flags).
+func isFlagValue(fl *flag.FlagSet, before []string) bool {
+	if len(before) == 0 {
+		return false
+	}
+	prev := before[len(before)-1]
+	if !strings.HasPrefix(prev, "-") || prev == "-" || prev == "--" || strings.Contains(prev, "=") {
+		return false
+	}
+	f := fl.Lookup(strings.TrimLeft(prev, "-"))
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !(ok && b.IsBoolFlag())
 }
