@@ -1,0 +1,231 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/sigdb"
+)
+
+// mustGenerate writes the quick plan's corpus into a new temp dir.
+func mustGenerate(tb testing.TB) (string, Manifest) {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "corpus")
+	m, err := generateCorpus(dir, quickPlan().Corpus)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dir, m
+}
+
+// TestCorpus generates the quick corpus twice and checks what a scan
+// benchmark relies on: the same bytes every time, the planned totals, the
+// EICAR files, and one file that the bench database detects.
+func TestCorpus(t *testing.T) {
+	dir, m := mustGenerate(t)
+	_, m2 := mustGenerate(t)
+	t.Run("deterministic", func(t *testing.T) {
+		if !reflect.DeepEqual(m, m2) {
+			t.Fatal("two generations of the same spec differ")
+		}
+	})
+	t.Run("on disk", func(t *testing.T) { testCorpusOnDisk(t, dir, m) })
+	t.Run("EICAR", func(t *testing.T) { testCorpusEICAR(t, dir, m) })
+	t.Run("DB match", func(t *testing.T) { testBenchDBMatch(t, dir, m) })
+}
+
+// testCorpusOnDisk checks that the files are what the manifest says, to the
+// byte, and add up to the spec.
+func testCorpusOnDisk(t *testing.T, dir string, m Manifest) {
+	spec := quickPlan().Corpus
+	if len(m.Files) != spec.Files || m.Bytes() != spec.Bytes {
+		t.Fatalf("corpus has %d files, %d bytes; want %d, %d", len(m.Files), m.Bytes(), spec.Files, spec.Bytes)
+	}
+	var onDisk int64
+	for _, f := range m.Files {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if int64(len(b)) != f.Size || hex.EncodeToString(sum[:]) != f.SHA256 {
+			t.Fatalf("%s: %d bytes, sha256 %x; manifest says %d, %s", f.Path, len(b), sum, f.Size, f.SHA256)
+		}
+		onDisk += int64(len(b))
+	}
+	if onDisk != spec.Bytes {
+		t.Fatalf("%d bytes on disk, want %d", onDisk, spec.Bytes)
+	}
+}
+
+func testCorpusEICAR(t *testing.T, dir string, m Manifest) {
+	n := 0
+	for _, f := range m.Files {
+		if !f.EICAR {
+			continue
+		}
+		n++
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != herd.EICAR || f.SHA256 != herd.EICARSHA256 {
+			t.Errorf("%s: not the EICAR test file", f.Path)
+		}
+	}
+	if n != eicarFiles {
+		t.Errorf("%d EICAR files, want %d", n, eicarFiles)
+	}
+}
+
+// testBenchDBMatch checks that the bench database detects its one corpus
+// file and nothing else, so that scan detections are real.
+func testBenchDBMatch(t *testing.T, dir string, m Manifest) {
+	hsb := filepath.Join(t.TempDir(), "bench.hsb")
+	info, err := writeBenchDB(hsb, 1000, m.Files[m.Match])
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sigdb.New()
+	if err := db.LoadFile(hsb); err != nil {
+		t.Fatal(err)
+	}
+	if db.Len() != 1001 || info.Signatures != 1001 {
+		t.Fatalf("DB holds %d signatures, info says %d; want 1001", db.Len(), info.Signatures)
+	}
+	var hits []string
+	for _, f := range m.Files {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := herd.FileDigests{Size: int64(len(b)), SHA256: sha256.Sum256(b)}
+		if name, ok := db.Match(&d); ok {
+			hits = append(hits, f.Path+" "+name)
+		}
+	}
+	want := []string{m.Files[m.Match].Path + " Herd.Bench.CorpusMatch"}
+	if !reflect.DeepEqual(hits, want) {
+		t.Fatalf("DB matches %q, want %q", hits, want)
+	}
+}
+
+func TestCorpusMix(t *testing.T) {
+	for _, spec := range []CorpusSpec{quickPlan().Corpus, fullPlan().Corpus} {
+		m, err := planCorpus(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var eicar, small, big, deep int
+		var total int64
+		for _, f := range m.Files {
+			total += f.Size
+			switch {
+			case f.EICAR:
+				eicar++
+			case f.Size <= 16<<10:
+				small++
+			case f.Size >= 5<<20:
+				big++
+			}
+			if strings.Count(f.Path, "/") == 3 {
+				deep++
+			}
+		}
+		if total != spec.Bytes || len(m.Files) != spec.Files {
+			t.Errorf("%d files: planned %d files, %d bytes; want %d bytes", spec.Files, len(m.Files), total, spec.Bytes)
+		}
+		if eicar != eicarFiles {
+			t.Errorf("%d files: %d EICAR files, want %d", spec.Files, eicar, eicarFiles)
+		}
+		if small < spec.Files*95/100 || big < spec.Files/1000 || deep == 0 {
+			t.Errorf("%d files: %d small, %d of 5 MiB or more, %d three folders deep: not the intended mix", spec.Files, small, big, deep)
+		}
+		if f := m.Files[m.Match]; f.EICAR || f.Size < 100<<10 {
+			t.Errorf("%d files: the DB match is %+v, want a large non-EICAR file", spec.Files, f)
+		}
+	}
+}
+
+func TestEnsureCorpusReuses(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "corpus")
+	manifest := dir + ".manifest.json"
+	spec := CorpusSpec{Files: 200, Bytes: 12_000_000, Seed: 1} // the smallest the mix allows
+	m1, reused, err := ensureCorpus(dir, manifest, spec)
+	if err != nil || reused {
+		t.Fatalf("first ensureCorpus: reused %v, err %v; want a new corpus", reused, err)
+	}
+	m2, reused, err := ensureCorpus(dir, manifest, spec)
+	if err != nil || !reused || !reflect.DeepEqual(m1, m2) {
+		t.Fatalf("second ensureCorpus: reused %v, err %v; want the same corpus reused", reused, err)
+	}
+	// A damaged corpus is generated again, not reused.
+	victim := filepath.Join(dir, filepath.FromSlash(m1.Files[7].Path))
+	if err := os.Truncate(victim, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, reused, err := ensureCorpus(dir, manifest, spec); err != nil || reused {
+		t.Fatalf("after damage: reused %v, err %v; want a new corpus", reused, err)
+	}
+	if st, err := os.Stat(victim); err != nil || st.Size() != m1.Files[7].Size {
+		t.Fatalf("damaged file not restored: %v", err)
+	}
+}
+
+func TestLatencyOf(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 200; i++ {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	got := latencyOf(ds)
+	want := Latency{P50: 100, P90: 180, P99: 198, Max: 200}
+	if got != want {
+		t.Fatalf("latencyOf(1..200 ms) = %+v, want %+v", got, want)
+	}
+	if got := latencyOf(nil); got != (Latency{}) {
+		t.Fatalf("latencyOf(nil) = %+v, want zero", got)
+	}
+}
+
+func TestLogValue(t *testing.T) {
+	line := `time=2026-01-02T03:04:05Z level=INFO msg="herdd ready" url=http://127.0.0.1:40123 store="embedded JetStream in /x y" verdicts=3`
+	if u, ok := logValue(line, "url"); !ok || u != "http://127.0.0.1:40123" {
+		t.Errorf("url = %q, %v", u, ok)
+	}
+	if s, ok := logValue(line, "store"); !ok || s != "embedded JetStream in /x y" {
+		t.Errorf("store = %q, %v", s, ok)
+	}
+	if _, ok := logValue(line, "nope"); ok {
+		t.Error("found a missing key")
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for x, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.4: "1,234,567", -12345: "-12,345"} {
+		if got := thousands(x); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", x, got, want)
+		}
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	before, ok := procCPU("self")
+	if !ok {
+		t.Fatal("procCPU(self): cannot parse /proc/self/stat")
+	}
+	for start := time.Now(); time.Since(start) < 50*time.Millisecond; { // burn CPU for a few ticks
+	}
+	if after, _ := procCPU("self"); after <= before {
+		t.Fatalf("CPU time did not grow: %v then %v", before, after)
+	}
+}
