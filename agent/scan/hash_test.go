@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -52,7 +53,7 @@ func TestHasherDigests(t *testing.T) {
 	}
 	// One hasher for everything, large and small inputs interleaved, so a
 	// digest that is not reset between files shows up.
-	h := newHasher()
+	h := newHasher(true, true)
 	for name, mk := range readers {
 		for i, n := range append(append([]int{}, hashSizes...), 1<<20+3, 0, 1) {
 			content := randomBytes(n, byte(i))
@@ -71,7 +72,7 @@ func TestHasherDigests(t *testing.T) {
 }
 
 func TestHasherEICAR(t *testing.T) {
-	d, err := newHasher().hash(bytes.NewReader([]byte(herd.EICAR)))
+	d, err := newHasher(true, true).hash(bytes.NewReader([]byte(herd.EICAR)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestHasherEICAR(t *testing.T) {
 
 func TestHashFile(t *testing.T) {
 	dir := t.TempDir()
-	h := newHasher()
+	h := newHasher(true, true)
 	for i, n := range hashSizes {
 		content := randomBytes(n, byte(100+i))
 		path := filepath.Join(dir, fmt.Sprintf("f%d", n))
@@ -104,7 +105,7 @@ func TestHashFile(t *testing.T) {
 
 func TestHasherReadError(t *testing.T) {
 	boom := errors.New("disk on fire")
-	h := newHasher()
+	h := newHasher(true, true)
 	for _, r := range []io.Reader{
 		iotest.ErrReader(boom),
 		io.MultiReader(bytes.NewReader(randomBytes(300<<10, 1)), iotest.ErrReader(boom)),
@@ -128,7 +129,7 @@ func fmtDigests(d herd.FileDigests) string {
 // BenchmarkHash measures the one-pass sha256+sha1+md5 hasher on 1 MiB.
 func BenchmarkHash(b *testing.B) {
 	buf := randomBytes(1<<20, 7)
-	h := newHasher()
+	h := newHasher(true, true)
 	r := bytes.NewReader(buf)
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
@@ -137,5 +138,21 @@ func BenchmarkHash(b *testing.B) {
 		if _, err := h.hash(r); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHasherSkipsUnwantedHashes: without MD5/SHA-1 consumers the hasher
+// computes SHA-256 only and says so, so Match cannot use zero digests.
+func TestHasherSkipsUnwantedHashes(t *testing.T) {
+	d, err := newHasher(false, false).hash(bytes.NewReader([]byte(herd.EICAR)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hex.EncodeToString(d.SHA256[:]) != herd.EICARSHA256 || d.HaveMD5 || d.HaveSHA1 || d.MD5 != [16]byte{} || d.SHA1 != [20]byte{} {
+		t.Fatalf("digests %+v: want SHA-256 only", d)
+	}
+	d, _ = newHasher(true, false).hash(bytes.NewReader([]byte(herd.EICAR)))
+	if !d.HaveMD5 || d.HaveSHA1 || hex.EncodeToString(d.MD5[:]) != herd.EICARMD5 {
+		t.Fatalf("digests %+v: want SHA-256 and MD5", d)
 	}
 }

@@ -24,6 +24,10 @@ import (
 type LocalDB interface {
 	// Match returns the threat name of a signature matching the digests.
 	Match(d *herd.FileDigests) (name string, ok bool)
+	// NeedsMD5 and NeedsSHA1 say whether any signature uses those hashes,
+	// so that files are not hashed for nothing.
+	NeedsMD5() bool
+	NeedsSHA1() bool
 }
 
 // Options configure a scan.
@@ -130,10 +134,18 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 		}
 	}()
 
+	// SHA-256 always; MD5 and SHA-1 only when the local database has such
+	// signatures or the cloud is asked (it may hold imported MD5/SHA-1
+	// verdicts). They cost more CPU than SHA-256 with hardware support.
+	md5On, sha1On := opt.Cloud != nil, opt.Cloud != nil
+	if opt.DB != nil {
+		md5On = md5On || opt.DB.NeedsMD5()
+		sha1On = sha1On || opt.DB.NeedsSHA1()
+	}
 	var workers sync.WaitGroup
 	for range opt.Workers {
 		workers.Go(func() {
-			h := newHasher()
+			h := newHasher(md5On, sha1On)
 			for path := range files {
 				d, err := h.hashFile(path)
 				if err != nil {
@@ -264,12 +276,19 @@ func askCloud(ctx context.Context, cloud herd.ReputationService, batch []hashed,
 // hasher computes the three digests of a file in one streaming pass with
 // a fixed buffer, so memory stays bounded whatever the file size.
 type hasher struct {
-	sha256, sha1, md5 hash.Hash
+	sha256, sha1, md5 hash.Hash // sha1 and md5 are nil when not wanted
 	buf, sum          []byte
 }
 
-func newHasher() *hasher {
-	return &hasher{sha256: sha256.New(), sha1: sha1.New(), md5: md5.New(), buf: make([]byte, 256<<10), sum: make([]byte, 0, 32)}
+func newHasher(withMD5, withSHA1 bool) *hasher {
+	h := &hasher{sha256: sha256.New(), buf: make([]byte, 256<<10), sum: make([]byte, 0, 32)}
+	if withMD5 {
+		h.md5 = md5.New()
+	}
+	if withSHA1 {
+		h.sha1 = sha1.New()
+	}
+	return h
 }
 
 func (h *hasher) hashFile(path string) (herd.FileDigests, error) {
@@ -284,15 +303,23 @@ func (h *hasher) hashFile(path string) (herd.FileDigests, error) {
 func (h *hasher) hash(r io.Reader) (herd.FileDigests, error) {
 	var d herd.FileDigests
 	h.sha256.Reset()
-	h.sha1.Reset()
-	h.md5.Reset()
+	if h.sha1 != nil {
+		h.sha1.Reset()
+	}
+	if h.md5 != nil {
+		h.md5.Reset()
+	}
 	for {
 		n, err := r.Read(h.buf)
 		if n > 0 {
 			b := h.buf[:n]
 			h.sha256.Write(b)
-			h.sha1.Write(b)
-			h.md5.Write(b)
+			if h.sha1 != nil {
+				h.sha1.Write(b)
+			}
+			if h.md5 != nil {
+				h.md5.Write(b)
+			}
 			d.Size += int64(n)
 		}
 		if err == io.EOF {
@@ -304,8 +331,13 @@ func (h *hasher) hash(r io.Reader) (herd.FileDigests, error) {
 	}
 	// Summing into a scratch slice keeps d off the heap.
 	copy(d.SHA256[:], h.sha256.Sum(h.sum[:0]))
-	copy(d.SHA1[:], h.sha1.Sum(h.sum[:0]))
-	copy(d.MD5[:], h.md5.Sum(h.sum[:0]))
-	d.HaveSHA1, d.HaveMD5 = true, true
+	if h.sha1 != nil {
+		copy(d.SHA1[:], h.sha1.Sum(h.sum[:0]))
+		d.HaveSHA1 = true
+	}
+	if h.md5 != nil {
+		copy(d.MD5[:], h.md5.Sum(h.sum[:0]))
+		d.HaveMD5 = true
+	}
 	return d, nil
 }
