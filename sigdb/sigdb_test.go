@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 
@@ -536,5 +537,33 @@ func TestNames(t *testing.T) {
 		if got, ok := db.Match(&herd.FileDigests{SHA256: h}); got != name || !ok {
 			t.Fatalf("Match(%x) = %q, %v; want %q", h, got, ok, name)
 		}
+	}
+}
+
+// TestMatchConcurrent is for the race detector: Match takes no lock.
+func TestMatchConcurrent(t *testing.T) {
+	db := sigdb.Builtin()
+	eicar := digests([]byte(herd.EICAR))
+	other := digests([]byte("clean"))
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				if name, ok := db.Match(eicar); name != herd.EICARThreat || !ok {
+					errs <- fmt.Sprintf("Match(EICAR) = %q, %v", name, ok)
+					return
+				}
+				if name, ok := db.Match(other); ok {
+					errs <- fmt.Sprintf("Match(clean) = %q", name)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
