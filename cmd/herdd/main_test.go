@@ -318,3 +318,63 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("%d acknowledged events, %d stored after kill -9", len(acked), len(seen))
 }
+
+// TestReplicasShareVerdicts runs two herdd replicas on one NATS server: a
+// verdict set through one reaches the other's index through the KV watch,
+// and its change stream.
+func TestReplicasShareVerdicts(t *testing.T) {
+	url := mustStartNATS(t)
+	a := MustRunHerdd(t, t.TempDir(), url)
+	b := MustRunHerdd(t, t.TempDir(), url)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	cb, _ := httpapi.NewClient(b.URL())
+	changes := make(chan herd.VerdictChange, 16)
+	go cb.Stream(ctx, 0, func(c herd.VerdictChange) error {
+		changes <- c
+		return nil
+	})
+	select { // b's stream is live once its backlog is delivered
+	case c := <-changes:
+		if !c.CaughtUp {
+			t.Fatalf("first event %+v, want caught-up on an empty store", c)
+		}
+	case <-ctx.Done():
+		t.Fatal("no caught-up event from replica b")
+	}
+
+	obj := herd.Object{Kind: herd.KindDomain, Value: "phish.example"}
+	tokenA, err := os.ReadFile(filepath.Join(a.Config.Data, TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := httpapi.NewClient(a.URL())
+	ca.Token = strings.TrimSpace(string(tokenA))
+	if _, err := ca.SetVerdicts(ctx, []httpapi.VerdictInput{{Kind: obj.Kind, Value: obj.Value, Verdict: herd.VerdictMalicious, Threat: "Phish.Replica"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-changes:
+		if c.Record.Object != obj || c.Record.Threat != "Phish.Replica" {
+			t.Fatalf("replica b streamed %+v", c)
+		}
+	case <-ctx.Done():
+		t.Fatal("replica b's stream did not deliver the change made through replica a")
+	}
+	// The stream and the index follow the same bucket; b's index has it too.
+	for {
+		recs, err := cb.Lookup(ctx, []herd.Object{obj})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if recs[0].Verdict == herd.VerdictMalicious && recs[0].Threat == "Phish.Replica" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("replica b still answers %+v", recs[0])
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
