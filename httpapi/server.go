@@ -591,7 +591,10 @@ func itemProblem(i int, err error) herd.Problem {
 	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
-		return herd.Problem{Index: i, Field: strings.Trim(f, `"`), Message: "unknown field"}
+		if f = strings.Trim(f, `"`); f == "" {
+			f = `""` // a field with an empty name
+		}
+		return herd.Problem{Index: i, Field: f, Message: "unknown field"}
 	}
 	return herd.Problem{Index: i, Message: msg}
 }
