@@ -14,12 +14,14 @@ const (
 	ETOOLARGE     = "too_large"    // a body or batch over its limit
 	EUNAVAILABLE  = "unavailable"  // a dependency (storage, cloud) cannot be reached now
 	EINTERNAL     = "internal"     // a bug or an unexpected failure; details are logged, not shown
+	ECONSENT      = "consent"      // the person's consent does not allow it
 )
 
 // Problem names one bad item of a batch: which item, which field, what is wrong.
 type Problem struct {
 	Index   int    `json:"index"`
 	Field   string `json:"field,omitempty"`
+	Code    string `json:"code,omitempty"` // for per-event results: consent, invalid, undeclared
 	Message string `json:"message"`
 }
 

@@ -5,6 +5,7 @@ package herd
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"time"
 )
 
@@ -111,12 +112,54 @@ type VerdictStore interface {
 	Changes(ctx context.Context, after uint64) (<-chan VerdictChange, error)
 }
 
-// Event is one telemetry observation reported by an agent.
+// Event is one telemetry observation reported by an agent. Its type and
+// every payload field are declared in the data inventory.
 type Event struct {
-	ID       string          `json:"id"` // chosen by the agent, unique per event; re-sends reuse it
+	ID       string          `json:"id"`   // chosen by the agent, unique per event; re-sends reuse it
+	Type     string          `json:"type"` // an event type of the data inventory, e.g. threat.detected
 	Category Category        `json:"category"`
 	Time     time.Time       `json:"time"`
 	Payload  json.RawMessage `json:"payload"`
+}
+
+// TelemetryBatch is what an agent sends at once: its device id, its
+// events, and the address the request came from (which the cloud maps to
+// a country and ASN and then forgets).
+type TelemetryBatch struct {
+	Device string
+	Client netip.Addr
+	Events []Event
+}
+
+// StoredEvent is an event as the cloud keeps it: depersonalized, with the
+// device as a keyed pseudonym, time generalized to the hour and place to
+// the country.
+type StoredEvent struct {
+	Type     string          `json:"type"`
+	Category Category        `json:"category"`
+	Hour     time.Time       `json:"hour"`
+	Country  string          `json:"country"`
+	ASN      uint32          `json:"asn,omitempty"`
+	Device   string          `json:"device"` // keyed, rotating pseudonym
+	Payload  json.RawMessage `json:"payload"`
+	// DedupID de-duplicates re-sent events; a keyed hash of the device and
+	// the agent's event id, so no client-chosen string is stored.
+	DedupID string `json:"-"`
+}
+
+// IngestResult says what happened to each event of a batch.
+type IngestResult struct {
+	Stored     int       `json:"stored"`
+	Duplicates int       `json:"duplicates"`
+	Rejected   []Problem `json:"rejected,omitempty"` // events not stored, with a code (consent, invalid)
+	Dropped    []Problem `json:"dropped,omitempty"`  // fields removed from stored events (undeclared, unparseable)
+}
+
+// Ingester takes telemetry from agents into the store.
+type Ingester interface {
+	// Ingest checks every event against the data inventory and the device's
+	// consent, depersonalizes it and stores it durably before returning.
+	Ingest(ctx context.Context, b TelemetryBatch) (IngestResult, error)
 }
 
 // AppendResult says what happened to a telemetry batch.
@@ -125,11 +168,15 @@ type AppendResult struct {
 	Duplicates int `json:"duplicates"` // events already stored earlier under the same id
 }
 
-// TelemetrySink stores telemetry durably.
+// TelemetrySink stores depersonalized telemetry durably.
 type TelemetrySink interface {
 	// Append stores the events and returns only once all of them are durable.
-	// An event whose ID was stored before is counted as a duplicate, not stored again.
-	Append(ctx context.Context, events []Event) (AppendResult, error)
+	// An event whose DedupID was stored before is counted as a duplicate, not stored again.
+	Append(ctx context.Context, events []StoredEvent) (AppendResult, error)
+	// Delete removes every stored event of the category carried by any of
+	// the device pseudonyms, and returns how many it removed and how many
+	// remain afterwards (0 unless a write raced the deletion).
+	Delete(ctx context.Context, c Category, devices []string) (deleted, remaining uint64, err error)
 }
 
 // TelemetryStats describes what the telemetry store holds.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/herdsec/herd/consent"
 	"io"
 	"net/http"
 	"net/url"
@@ -64,9 +65,39 @@ func (c *Client) LookupAnswers(ctx context.Context, objs []herd.Object) (LookupR
 }
 
 // SendTelemetry sends a batch of events and returns once they are stored.
-func (c *Client) SendTelemetry(ctx context.Context, events []herd.Event) (TelemetryResponse, error) {
+func (c *Client) SendTelemetry(ctx context.Context, device string, events []herd.Event) (TelemetryResponse, error) {
+	body, err := json.Marshal(TelemetryRequest{Device: device, Events: events})
+	if err != nil {
+		return TelemetryResponse{}, err
+	}
+	return c.SendTelemetryBody(ctx, body)
+}
+
+// SendTelemetryBody sends an encoded TelemetryRequest as it is, so that the
+// agent can keep the exact bytes it sent.
+func (c *Client) SendTelemetryBody(ctx context.Context, body []byte) (TelemetryResponse, error) {
 	var resp TelemetryResponse
-	err := c.do(ctx, http.MethodPost, "/v1/telemetry", TelemetryRequest{Events: events}, &resp)
+	err := c.do(ctx, http.MethodPost, "/v1/telemetry", json.RawMessage(body), &resp)
+	return resp, err
+}
+
+// SetConsent sends the device's consent record.
+func (c *Client) SetConsent(ctx context.Context, device string, rec consent.Record) (ConsentResponse, error) {
+	var resp ConsentResponse
+	err := c.do(ctx, http.MethodPost, "/v1/consent", ConsentRequest{Device: device, Record: rec}, &resp)
+	return resp, err
+}
+
+// SetConsentRecord sends the consent record, discarding the receipt.
+func (c *Client) SetConsentRecord(ctx context.Context, device string, rec consent.Record) error {
+	_, err := c.SetConsent(ctx, device, rec)
+	return err
+}
+
+// Inventory returns the cloud's data inventory as JSON.
+func (c *Client) Inventory(ctx context.Context) (json.RawMessage, error) {
+	var resp json.RawMessage
+	err := c.do(ctx, http.MethodGet, "/v1/inventory", nil, &resp)
 	return resp, err
 }
 

@@ -189,12 +189,16 @@ func TestDecodeLookupNormalizes(t *testing.T) {
 // now is the server clock of the telemetry and verdict decoder tests.
 var now = time.Date(2025, 11, 24, 10, 0, 0, 0, time.UTC)
 
+// testDevice is the device id of test telemetry.
+const testDevice = "device-0001"
+
 func event(id string) herd.Event {
-	return herd.Event{ID: id, Category: herd.CategoryThreats, Time: now.Add(-time.Minute), Payload: json.RawMessage(`{"threat":"EICAR-Test-File"}`)}
+	return herd.Event{ID: id, Type: "threat.detected", Category: herd.CategoryThreats, Time: now.Add(-time.Minute),
+		Payload: json.RawMessage(`{"sha256":"` + herd.EICARSHA256 + `","threat_name":"EICAR-Test-File","method":"signature","action":"reported"}`)}
 }
 
 func telemetryBody(evs ...herd.Event) string {
-	b, err := json.Marshal(httpapi.TelemetryRequest{Events: evs})
+	b, err := json.Marshal(httpapi.TelemetryRequest{Device: testDevice, Events: evs})
 	if err != nil {
 		panic(err)
 	}

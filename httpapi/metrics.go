@@ -5,7 +5,6 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	duration *prometheus.HistogramVec
 	lookups  prometheus.Counter
-	events   *prometheus.CounterVec
 	errors   *prometheus.CounterVec
 	streams  prometheus.Gauge
 }
@@ -20,9 +19,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lookups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herd_lookup_objects_total", Help: "Objects looked up by agents.",
 		}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herd_telemetry_events_total", Help: "Telemetry events received, by result (stored, duplicate).",
-		}, []string{"result"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herd_api_errors_total", Help: "Error answers, by error code.",
 		}, []string{"code"}),
@@ -30,6 +26,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "herd_verdict_streams", Help: "Connected verdict change stream clients.",
 		}),
 	}
-	reg.MustRegister(m.duration, m.lookups, m.events, m.errors, m.streams)
+	reg.MustRegister(m.duration, m.lookups, m.errors, m.streams)
 	return m
 }

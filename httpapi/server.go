@@ -1,12 +1,17 @@
 package httpapi
 
 import (
+	"net/netip"
+
 	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/herdsec/herd/consent"
+	"github.com/herdsec/herd/ingest"
+	"github.com/herdsec/herd/inventory"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,10 +31,12 @@ import (
 type Server struct {
 	Reputation herd.ReputationService
 	Verdicts   herd.VerdictStore
-	Telemetry  interface {
-		herd.TelemetrySink
-		herd.TelemetryStatser
-	}
+	// Ingest takes telemetry batches (package ingest).
+	Ingest herd.Ingester
+	// Consent stores consent records and erases withdrawn data.
+	Consent ConsentService
+	// Telemetry reports the size of the telemetry store.
+	Telemetry herd.TelemetryStatser
 	// Health reports whether the server's storage answers.
 	Health func(ctx context.Context) error
 	// AdminToken is the bearer token of the admin API.
@@ -89,6 +96,8 @@ func (s *Server) routes() []Route {
 	return []Route{
 		{Method: "POST", Path: "/v1/lookup", timed: true, handler: s.handleLookup},
 		{Method: "POST", Path: "/v1/telemetry", timed: true, handler: s.handleTelemetry},
+		{Method: "POST", Path: "/v1/consent", timed: true, handler: s.handleConsent},
+		{Method: "GET", Path: "/v1/inventory", timed: true, handler: s.handleInventory},
 		{Method: "GET", Path: "/v1/verdicts/stream", handler: s.handleStream},
 		{Method: "GET", Path: "/healthz", timed: true, handler: s.handleHealth},
 		{Method: "GET", Path: "/metrics", handler: metrics.ServeHTTP},
@@ -219,13 +228,11 @@ func (s *Server) handleTelemetry(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	res, err := s.Telemetry.Append(r.Context(), req.Events)
+	res, err := s.Ingest.Ingest(r.Context(), herd.TelemetryBatch{Device: req.Device, Client: clientAddr(r), Events: req.Events})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.metrics.events.WithLabelValues("stored").Add(float64(res.Stored))
-	s.metrics.events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -233,6 +240,9 @@ func (s *Server) handleTelemetry(w http.ResponseWriter, r *http.Request) {
 // refused whole, listing every bad event, so that nothing is half-stored and
 // the agent can fix and re-send the same ids.
 func ValidateTelemetry(req TelemetryRequest, now time.Time) error {
+	if err := ingest.ValidDevice(req.Device); err != nil {
+		return err
+	}
 	if len(req.Events) == 0 {
 		return herd.Errorf(herd.EINVALID, "events: empty batch")
 	}
@@ -253,6 +263,11 @@ func ValidateTelemetry(req TelemetryRequest, now time.Time) error {
 			bad(i, "id", fmt.Sprintf("longer than %d bytes", MaxEventIDLen))
 		case !idChars(ev.ID):
 			bad(i, "id", "only letters, digits and . _ : - are allowed")
+		}
+		if ev.Type == "" {
+			bad(i, "type", "missing")
+		} else if len(ev.Type) > 64 {
+			bad(i, "type", "longer than 64 bytes")
 		}
 		if !ev.Category.Valid() {
 			bad(i, "category", fmt.Sprintf("%q is not a category", clip(string(ev.Category))))
@@ -376,6 +391,46 @@ func streamStart(r *http.Request) (uint64, error) {
 		return 0, herd.Errorf(herd.EINVALID, "%s %q: not a sequence number", field, clip(v))
 	}
 	return n, nil
+}
+
+// ConsentService stores consent records (package ingest).
+type ConsentService interface {
+	SetConsent(ctx context.Context, device string, rec consent.Record) (ingest.Receipt, error)
+}
+
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+	var req ConsentRequest
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxConsentBody), &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	receipt, err := s.Consent.SetConsent(r.Context(), req.Device, req.Record)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, receipt)
+}
+
+func (s *Server) handleInventory(w http.ResponseWriter, r *http.Request) {
+	b, err := inventory.JSON()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(b)
+}
+
+// clientAddr is the address the request came from; the cloud maps it to a
+// country and ASN and then forgets it.
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -525,6 +580,7 @@ func DecodeLookup(r io.Reader) ([]herd.Object, error) {
 // DecodeTelemetry decodes and validates a telemetry batch.
 func DecodeTelemetry(r io.Reader, now time.Time) (TelemetryRequest, error) {
 	var env struct {
+		Device string            `json:"device"`
 		Events []json.RawMessage `json:"events"`
 	}
 	if err := decodeJSON(r, &env); err != nil {
@@ -537,7 +593,7 @@ func DecodeTelemetry(r io.Reader, now time.Time) (TelemetryRequest, error) {
 	if err != nil {
 		return TelemetryRequest{}, err
 	}
-	req := TelemetryRequest{Events: evs}
+	req := TelemetryRequest{Device: env.Device, Events: evs}
 	return req, ValidateTelemetry(req, now)
 }
 
@@ -680,6 +736,8 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case herd.EUNAUTHORIZED:
 		return http.StatusUnauthorized
+	case herd.ECONSENT:
+		return http.StatusForbidden
 	case herd.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
 	case herd.EUNAVAILABLE:

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/cloud"
+	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/jetstream"
 	"github.com/herdsec/herd/reputation"
@@ -40,46 +42,23 @@ type TestServer struct {
 // is stopped when the test ends.
 func MustOpenServer(tb testing.TB) (*httpapi.Client, *TestServer) {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	tb.Cleanup(cancel)
-	db, err := jetstream.Open(ctx, jetstream.Config{Dir: tb.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-
-	index := reputation.NewIndex()
-	ts := &TestServer{DB: db, Index: index}
-	followed := make(chan error, 1)
-	go func() { followed <- index.Follow(ctx, db.Verdicts()) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-followed; err != nil && !ts.storageClosed {
-			tb.Errorf("index.Follow: %v", err)
-		}
-	})
-	select {
-	case <-index.Ready():
-	case err := <-followed:
-		tb.Fatalf("index.Follow ended before the index was ready: %v", err)
-	case <-time.After(10 * time.Second):
-		tb.Fatal("index not ready after 10s")
-	}
-
-	api := &httpapi.Server{
-		Reputation:  index,
-		Verdicts:    db.Verdicts(),
-		Telemetry:   db.Telemetry(),
-		Health:      db.Ping,
+	cl, err := cloud.Open(context.Background(), cloud.Options{
+		Data:        tb.TempDir(),
+		JetStream:   jetstream.Config{MaxMemory: 64 << 20, MaxStore: 256 << 20},
 		AdminToken:  adminToken,
 		PositiveTTL: time.Hour,
 		NegativeTTL: 15 * time.Minute,
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { cl.Close() })
+	ts := &TestServer{DB: cl.DB, Index: cl.Index}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hs := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: cl.Handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	tb.Cleanup(func() {
@@ -104,6 +83,13 @@ func MustOpenServer(tb testing.TB) (*httpapi.Client, *TestServer) {
 		tb.Fatal(err)
 	}
 	c.HTTP, c.Token = ts.HTTP, adminToken
+	rec, err := consent.FromProfile(consent.ProfileFull, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := c.SetConsent(context.Background(), testDevice, rec); err != nil {
+		tb.Fatal(err)
+	}
 	return c, ts
 }
 
@@ -427,22 +413,22 @@ func TestTelemetryDeduplicates(t *testing.T) {
 	c, ts := MustOpenServer(t)
 	ctx := ctxFor(t)
 	batch := []herd.Event{event("dev1:0001"), event("dev1:0002"), event("dev1:0003")}
-	batch[0].Time = time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	batch[1].Category, batch[1].Payload = herd.CategoryWeb, json.RawMessage(`{"url":"https://example.com/","verdict":"unknown"}`)
+	batch[0].Time = time.Date(2026, 11, 25, 5, 42, 17, 0, time.UTC)
+	batch[1].Type, batch[1].Category, batch[1].Payload = "url.check", herd.CategoryWeb, json.RawMessage(`{"url":"https://example.com/","verdict":"unknown"}`)
 
-	res, err := c.SendTelemetry(ctx, batch)
+	res, err := c.SendTelemetry(ctx, testDevice, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (httpapi.TelemetryResponse{Stored: 3}); res != want {
-		t.Fatalf("first send: %+v, want %+v", res, want)
+	if res.Stored != 3 || res.Duplicates != 0 || res.Rejected != nil || res.Dropped != nil {
+		t.Fatalf("first send: %+v, want 3 stored", res)
 	}
-	res, err = c.SendTelemetry(ctx, batch)
+	res, err = c.SendTelemetry(ctx, testDevice, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (httpapi.TelemetryResponse{Duplicates: 3}); res != want {
-		t.Fatalf("re-send: %+v, want %+v", res, want)
+	if res.Stored != 0 || res.Duplicates != 3 {
+		t.Fatalf("re-send: %+v, want 3 duplicates", res)
 	}
 	st, err := c.TelemetryStats(ctx)
 	if err != nil {
@@ -453,18 +439,19 @@ func TestTelemetryDeduplicates(t *testing.T) {
 	}
 
 	// A batch that partly repeats stores only the new events.
-	res, err = c.SendTelemetry(ctx, []herd.Event{batch[2], event("dev1:0004")})
+	res, err = c.SendTelemetry(ctx, testDevice, []herd.Event{batch[2], event("dev1:0004")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (httpapi.TelemetryResponse{Stored: 1, Duplicates: 1}); res != want {
-		t.Fatalf("overlapping send: %+v, want %+v", res, want)
+	if res.Stored != 1 || res.Duplicates != 1 {
+		t.Fatalf("overlapping send: %+v, want 1 stored, 1 duplicate", res)
 	}
 
-	// What is stored is what was sent.
-	var stored []herd.Event
-	if err := ts.DB.Telemetry().Each(ctx, func(e jetstream.StoredEvent) error {
-		stored = append(stored, e.Event)
+	// What is stored is what was sent, depersonalized: the device as a
+	// pseudonym, the time to the hour, the client address to a country.
+	var stored []jetstream.Stored
+	if err := ts.DB.Telemetry().Each(ctx, func(e jetstream.Stored) error {
+		stored = append(stored, e)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -475,16 +462,20 @@ func TestTelemetryDeduplicates(t *testing.T) {
 	}
 	for i, e := range stored {
 		w := sent[i]
-		if e.ID != w.ID || e.Category != w.Category || !e.Time.Equal(w.Time) || !bytes.Equal(e.Payload, w.Payload) {
-			t.Errorf("stored event %d = %+v (payload %s), sent %+v (payload %s)", i, e, e.Payload, w, w.Payload)
+		if e.Type != w.Type || e.Category != w.Category || !e.Hour.Equal(w.Time.UTC().Truncate(time.Hour)) || e.Country != "ZZ" ||
+			len(e.Device) != 32 || strings.Contains(string(e.Payload), testDevice) || e.DedupID == w.ID {
+			t.Errorf("stored event %d = %+v (payload %s), sent %+v", i, e, e.Payload, w)
 		}
+	}
+	if !stored[0].Hour.Equal(time.Date(2026, 11, 25, 5, 0, 0, 0, time.UTC)) {
+		t.Errorf("hour = %v, want 05:00", stored[0].Hour)
 	}
 }
 
 func TestTelemetryBadBatchStoresNothing(t *testing.T) {
 	c, ts := MustOpenServer(t)
 	ctx := ctxFor(t)
-	if _, err := c.SendTelemetry(ctx, []herd.Event{event("first")}); err != nil {
+	if _, err := c.SendTelemetry(ctx, testDevice, []herd.Event{event("first")}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := c.TelemetryStats(ctx)
@@ -494,7 +485,7 @@ func TestTelemetryBadBatchStoresNothing(t *testing.T) {
 
 	batch := []herd.Event{event("b-0"), event("b-1"), event("b-2")}
 	batch[1].Category = "keystrokes"
-	_, err = c.SendTelemetry(ctx, batch)
+	_, err = c.SendTelemetry(ctx, testDevice, batch)
 	wantProblems := []herd.Problem{{Index: 1, Field: "category", Message: `"keystrokes" is not a category`}}
 	if herd.ErrorCode(err) != herd.EINVALID || !reflect.DeepEqual(herd.ErrorProblems(err), wantProblems) {
 		t.Fatalf("bad batch: err %#v, want invalid with problems %+v", err, wantProblems)
@@ -521,13 +512,13 @@ func TestTelemetryBadBatchStoresNothing(t *testing.T) {
 
 	// Fixed and sent again with the same ids, every event is new: none of
 	// the refused batch had been kept.
-	batch[1].Category = herd.CategoryOSEvents
-	res, err := c.SendTelemetry(ctx, batch)
+	batch[1].Category = herd.CategoryThreats
+	res, err := c.SendTelemetry(ctx, testDevice, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (httpapi.TelemetryResponse{Stored: 3}); res != want {
-		t.Fatalf("fixed batch: %+v, want %+v", res, want)
+	if res.Stored != 3 || res.Rejected != nil {
+		t.Fatalf("fixed batch: %+v, want 3 stored", res)
 	}
 	if st, err := c.TelemetryStats(ctx); err != nil || st.Events != before.Events+3 {
 		t.Fatalf("stats %+v (%v), want %d events", st, err, before.Events+3)
@@ -774,10 +765,10 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.do(t, "POST", "/v1/lookup", nil, strings.NewReader(`{"objects":[]}`))
-	if _, err := c.SendTelemetry(ctx, []herd.Event{event("m1"), event("m2")}); err != nil {
+	if _, err := c.SendTelemetry(ctx, testDevice, []herd.Event{event("m1"), event("m2")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SendTelemetry(ctx, []herd.Event{event("m2")}); err != nil {
+	if _, err := c.SendTelemetry(ctx, testDevice, []herd.Event{event("m2")}); err != nil {
 		t.Fatal(err)
 	}
 

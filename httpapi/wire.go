@@ -4,6 +4,8 @@ package httpapi
 
 import (
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/consent"
+	"github.com/herdsec/herd/ingest"
 )
 
 // Limits of the agent API.
@@ -16,6 +18,7 @@ const (
 	maxLookupBody      = 8 << 20
 	maxTelemetryBody   = 16 << 20
 	maxAdminBody       = 32 << 20
+	maxConsentBody     = 64 << 10
 )
 
 // LookupRequest is the body of POST /v1/lookup.
@@ -45,11 +48,22 @@ type LookupResponse struct {
 
 // TelemetryRequest is the body of POST /v1/telemetry.
 type TelemetryRequest struct {
+	Device string       `json:"device"` // the agent's device id; the cloud keeps only keyed pseudonyms of it
 	Events []herd.Event `json:"events"`
 }
 
-// TelemetryResponse says what was stored.
-type TelemetryResponse = herd.AppendResult
+// TelemetryResponse says what was stored, and which events were rejected
+// (code consent or invalid: nothing of them is kept) or lost fields.
+type TelemetryResponse = herd.IngestResult
+
+// ConsentRequest is the body of POST /v1/consent.
+type ConsentRequest struct {
+	Device string         `json:"device"`
+	Record consent.Record `json:"record"`
+}
+
+// ConsentResponse confirms the record and the deletions it caused.
+type ConsentResponse = ingest.Receipt
 
 // VerdictInput is one verdict set through the admin API.
 type VerdictInput struct {

@@ -67,6 +67,7 @@ type DB struct {
 	js        natsjs.JetStream
 	verdicts  *VerdictStore
 	telemetry *TelemetrySink
+	consent   *ConsentStore
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and creates the
@@ -108,6 +109,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	if db.telemetry, err = openTelemetry(ctx, db.js, cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if db.consent, err = openConsent(ctx, db.js, cfg); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -167,6 +172,9 @@ func (db *DB) ClientURL() string {
 
 // Verdicts returns the verdict key-value store.
 func (db *DB) Verdicts() *VerdictStore { return db.verdicts }
+
+// Consent returns the consent record store.
+func (db *DB) Consent() *ConsentStore { return db.consent }
 
 // Telemetry returns the telemetry stream.
 func (db *DB) Telemetry() *TelemetrySink { return db.telemetry }

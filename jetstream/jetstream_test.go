@@ -161,10 +161,18 @@ func TestVerdictChangesResume(t *testing.T) {
 	})
 }
 
-func events(ids ...string) []herd.Event {
-	var evs []herd.Event
+var hour = time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
+
+// events makes stored events of device "dev1", category threats, one per id.
+func events(ids ...string) []herd.StoredEvent {
+	return deviceEvents("dev1", herd.CategoryThreats, ids...)
+}
+
+func deviceEvents(device string, c herd.Category, ids ...string) []herd.StoredEvent {
+	var evs []herd.StoredEvent
 	for _, id := range ids {
-		evs = append(evs, herd.Event{ID: id, Category: herd.CategoryThreats, Time: time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC), Payload: json.RawMessage(`{"n":"` + id + `"}`)})
+		evs = append(evs, herd.StoredEvent{Type: "threat.detected", Category: c, Hour: hour, Country: "SE", Device: device,
+			Payload: json.RawMessage(`{"n":"` + id + `"}`), DedupID: device + "-" + id})
 	}
 	return evs
 }
@@ -186,15 +194,66 @@ func TestTelemetryDeduplication(t *testing.T) {
 			t.Fatalf("Stats = %+v, %v; want 4 events", st, err)
 		}
 		var ids []string
-		err = tel.Each(ctx, func(e jetstream.StoredEvent) error {
-			if e.Category != herd.CategoryThreats || string(e.Payload) != `{"n":"`+e.ID+`"}` || !e.Time.Equal(time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)) {
+		err = tel.Each(ctx, func(e jetstream.Stored) error {
+			if e.Category != herd.CategoryThreats || e.Subject != "herd.telemetry.threats.dev1" || !e.Hour.Equal(hour) || e.Country != "SE" {
 				t.Errorf("stored event %+v", e)
 			}
-			ids = append(ids, e.ID)
+			ids = append(ids, e.DedupID)
 			return nil
 		})
-		if err != nil || fmt.Sprint(ids) != "[a b c d]" {
+		if err != nil || fmt.Sprint(ids) != "[dev1-a dev1-b dev1-c dev1-d]" {
 			t.Fatalf("stored ids = %v, %v", ids, err)
+		}
+	})
+}
+
+func TestTelemetryDelete(t *testing.T) {
+	backends(t, func(t *testing.T, cfg jetstream.Config) {
+		ctx := context.Background()
+		tel := MustOpen(t, cfg).Telemetry()
+		var all []herd.StoredEvent
+		all = append(all, deviceEvents("devA1", herd.CategoryWeb, "1", "2", "3")...)
+		all = append(all, deviceEvents("devA2", herd.CategoryWeb, "4")...) // the same device after a key rotation
+		all = append(all, deviceEvents("devA1", herd.CategoryThreats, "5")...)
+		all = append(all, deviceEvents("devB", herd.CategoryWeb, "6")...)
+		if _, err := tel.Append(ctx, all); err != nil {
+			t.Fatal(err)
+		}
+		deleted, remaining, err := tel.Delete(ctx, herd.CategoryWeb, []string{"devA1", "devA2"})
+		if err != nil || deleted != 4 || remaining != 0 {
+			t.Fatalf("Delete = %d deleted, %d remaining, %v; want 4, 0", deleted, remaining, err)
+		}
+		var left []string
+		tel.Each(ctx, func(e jetstream.Stored) error {
+			left = append(left, e.DedupID)
+			return nil
+		})
+		if fmt.Sprint(left) != "[devA1-5 devB-6]" {
+			t.Fatalf("left after delete: %v", left)
+		}
+		if _, _, err := tel.Delete(ctx, herd.CategoryWeb, []string{"dev.*"}); herd.ErrorCode(err) != herd.EINVALID {
+			t.Fatalf("a wildcard pseudonym must be refused, got %v", err)
+		}
+	})
+}
+
+func TestConsentStore(t *testing.T) {
+	backends(t, func(t *testing.T, cfg jetstream.Config) {
+		ctx := context.Background()
+		cs := MustOpen(t, cfg).Consent()
+		if _, err := cs.Consent(ctx, "abc"); herd.ErrorCode(err) != herd.ENOTFOUND {
+			t.Fatalf("missing record: %v", err)
+		}
+		for _, v := range []string{`{"v":1}`, `{"v":2}`} {
+			if err := cs.SetConsent(ctx, "abc", json.RawMessage(v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := cs.Consent(ctx, "abc"); err != nil || string(got) != `{"v":2}` {
+			t.Fatalf("latest record = %s, %v", got, err)
+		}
+		if err := cs.SetConsent(ctx, "a.b", json.RawMessage(`{}`)); herd.ErrorCode(err) != herd.EINVALID {
+			t.Fatalf("bad key: %v", err)
 		}
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +20,7 @@ import (
 
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/agent/scan"
-	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/cloud"
 	"github.com/herdsec/herd/jetstream"
 	"github.com/herdsec/herd/reputation"
 )
@@ -345,9 +344,9 @@ func TestScanCustomDB(t *testing.T) {
 	}
 }
 
-// cloud is a real Herd cloud in the test process: embedded JetStream, the
-// reputation index following it, and the HTTP API on a loopback port.
-type cloud struct {
+// testCloud is a real Herd cloud in the test process (package cloud):
+// embedded JetStream, the index following it, the HTTP API on loopback.
+type testCloud struct {
 	URL   string
 	DB    *jetstream.DB
 	Index *reputation.Index
@@ -355,43 +354,14 @@ type cloud struct {
 }
 
 // MustStartCloud starts a cloud and stops it when the test ends.
-func MustStartCloud(tb testing.TB) *cloud {
+func MustStartCloud(tb testing.TB) *testCloud {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	db, err := jetstream.Open(ctx, jetstream.Config{Dir: tb.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20})
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	tb.Cleanup(cancel)
-	idx := reputation.NewIndex()
-	followed := make(chan error, 1)
-	go func() { followed <- idx.Follow(ctx, db.Verdicts()) }()
-	select {
-	case <-idx.Ready():
-	case err := <-followed:
-		tb.Fatalf("index stopped following: %v", err)
-	case <-time.After(30 * time.Second):
-		tb.Fatal("index not ready after 30s")
-	}
-	c := &cloud{DB: db, Index: idx, Token: strings.Repeat("a", 40)}
-	srv := &httpapi.Server{
-		Reputation:  idx,
-		Verdicts:    db.Verdicts(),
-		Telemetry:   db.Telemetry(),
-		AdminToken:  c.Token,
-		PositiveTTL: time.Hour,
-		NegativeTTL: time.Minute,
-	}
-	hs := httptest.NewServer(srv.Handler())
-	tb.Cleanup(hs.Close)
-	c.URL = hs.URL
-	return c
+	cl, srv := cloud.MustOpenTest(tb)
+	return &testCloud{URL: srv.URL, DB: cl.DB, Index: cl.Index, Token: cloud.TestToken}
 }
 
 // MustPut stores a verdict and waits until the index serves it.
-func (c *cloud) MustPut(tb testing.TB, r herd.Record) {
+func (c *testCloud) MustPut(tb testing.TB, r herd.Record) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

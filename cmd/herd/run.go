@@ -12,7 +12,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/herdsec/herd/agent/report"
 	"github.com/herdsec/herd/agent/scan"
+	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/internal/cli"
 	"github.com/herdsec/herd/sigdb"
@@ -38,14 +40,28 @@ func NewMain() *Main {
 	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isTerminal}
 }
 
-const usage = `Usage: herd [--cloud URL] COMMAND [ARGS]
+const usage = `Usage: herd [--cloud URL] [--state DIR] COMMAND [ARGS]
 
 Commands:
   scan [--db FILE]... [--json] [--no-cloud] PATH...   scan files and folders
+  consent show                                        what this device may send
+  consent set full|home-minimal|business-off [--own-cloud URL]
+  consent set CATEGORY on|off                         one category (herd privacy inventory lists them)
+  privacy inventory                                   every field that may leave this device
+  privacy last                                        the outbox, and the last batches sent, byte for byte
+  report FILE.jsonl                                   queue events ({"type":..., "fields":{...}} per line), then send
+  flush                                               send the outbox
 
-The cloud defaults to $HERD_CLOUD, else ` + cli.DefaultCloud + `.
+The cloud defaults to $HERD_CLOUD, else ` + cli.DefaultCloud + `; the state folder
+(consent, outbox) to $HERD_STATE, else herd in the user's config folder.
 Exit status: 0 nothing found, 1 something found, 2 an error.
 `
+
+// globals are the flags before the command.
+type globals struct {
+	cloud string
+	state string
+}
 
 // Run runs one command and returns the exit status.
 func (m *Main) Run(ctx context.Context, args []string) int {
@@ -53,6 +69,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	fl.SetOutput(m.Stderr)
 	fl.Usage = func() { fmt.Fprint(m.Stderr, usage) }
 	cloud := fl.String("cloud", "", "cloud `URL`")
+	stateFlag := fl.String("state", "", "state `folder`")
 	if err := fl.Parse(args); err != nil {
 		return ExitError
 	}
@@ -60,9 +77,25 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		fl.Usage()
 		return ExitError
 	}
+	// Without a state folder a scan still runs (it only reads the state if
+	// there is one); commands that keep state report the error.
+	dir, dirErr := m.stateDir(*stateFlag)
+	g := globals{cloud: *cloud, state: dir}
+	if cmd := fl.Arg(0); dirErr != nil && cmd != "scan" && cmd != "help" && !(cmd == "privacy" && fl.Arg(1) == "inventory") {
+		fmt.Fprintln(m.Stderr, "herd:", dirErr)
+		return ExitError
+	}
 	switch cmd, rest := fl.Arg(0), fl.Args()[1:]; cmd {
 	case "scan":
-		return m.scan(ctx, *cloud, rest)
+		return m.scan(ctx, g, rest)
+	case "consent":
+		return m.consentCmd(ctx, g, rest)
+	case "privacy":
+		return m.privacyCmd(g, rest)
+	case "report":
+		return m.reportCmd(ctx, g, rest)
+	case "flush":
+		return m.flushCmd(ctx, g)
 	case "help":
 		fmt.Fprint(m.Stdout, usage)
 		return ExitClean
@@ -77,7 +110,8 @@ type stringList []string
 func (s *stringList) String() string     { return fmt.Sprint(*s) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func (m *Main) scan(ctx context.Context, cloudFlag string, args []string) int {
+func (m *Main) scan(ctx context.Context, g globals, args []string) int {
+	cloudFlag := g.cloud
 	fl := flag.NewFlagSet("herd scan", flag.ContinueOnError)
 	fl.SetOutput(m.Stderr)
 	var dbs stringList
@@ -103,6 +137,25 @@ func (m *Main) scan(ctx context.Context, cloudFlag string, args []string) int {
 	}
 	opt := scan.Options{DB: db, Workers: *workers}
 	cloudURL := cli.Cloud(cloudFlag, m.Getenv)
+	// The state is read if it exists (a scan never creates it): consent
+	// decides where lookups may go and whether findings are reported.
+	rep, err := m.openReporter(g.state, true)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "herd scan:", err)
+		return ExitError
+	}
+	var rec consent.Record
+	if rep != nil {
+		defer rep.State.Close()
+		if rec, _, err = rep.Consent(); err != nil {
+			fmt.Fprintln(m.Stderr, "herd scan:", err)
+			return ExitError
+		}
+		if rec.Profile == consent.ProfileBusinessOff && !rec.LookupsAllowed(cloudURL) && !*noCloud {
+			fmt.Fprintf(m.Stderr, "herd scan: consent (business-off) allows no lookups at %s; scanning with the local database only\n", cloudURL)
+			*noCloud = true
+		}
+	}
 	if !*noCloud {
 		c, err := httpapi.NewClient(cloudURL)
 		if err != nil {
@@ -134,6 +187,9 @@ func (m *Main) scan(ctx context.Context, cloudFlag string, args []string) int {
 		return ExitError
 	}
 	out.summary(sum, cloudURL, *noCloud)
+	if rep != nil && !*noCloud {
+		m.reportScan(ctx, rep, out.found, sum, cloudURL)
+	}
 	if sum.CloudFailed {
 		fmt.Fprintf(m.Stderr, "herd scan: WARNING: cloud verdicts were unavailable (%s); files were checked against the local database only\n", sum.CloudError)
 	}
@@ -150,6 +206,7 @@ type printer struct {
 	w      io.Writer
 	json   *json.Encoder
 	before func()
+	found  []scan.Result
 }
 
 func newPrinter(w io.Writer, asJSON bool) *printer {
@@ -162,6 +219,9 @@ func newPrinter(w io.Writer, asJSON bool) *printer {
 
 func (p *printer) result(r scan.Result) {
 	p.before()
+	if r.Err == "" {
+		p.found = append(p.found, r)
+	}
 	if p.json != nil {
 		typ := "detection"
 		if r.Err != "" {
@@ -215,4 +275,34 @@ func (p *printer) summary(s scan.Summary, cloudURL string, noCloud bool) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// reportScan queues what consent allows of a scan's findings (threats
+// detected, and the scan's own operation data) and sends the outbox. A
+// failure to report never changes the scan's result.
+func (m *Main) reportScan(ctx context.Context, rep *report.Reporter, found []scan.Result, sum scan.Summary, cloudURL string) {
+	for _, r := range found {
+		method := "signature"
+		if r.Where == "cloud" {
+			method = "cloud"
+		}
+		fields := map[string]any{"sha256": r.SHA256, "threat_name": r.Threat, "method": method, "action": "reported", "path": r.Path}
+		if _, _, err := rep.Report("threat.detected", fields); err != nil {
+			fmt.Fprintln(m.Stderr, "herd scan: report:", err)
+		}
+	}
+	_, _, err := rep.Report("scan.finished", map[string]any{
+		"duration_ms": sum.Duration.Milliseconds(), "files": sum.Files, "bytes": sum.Bytes,
+		"detections": sum.Detections, "errors": sum.Errors, "trigger": "manual",
+	})
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "herd scan: report:", err)
+	}
+	c, err := httpapi.NewClient(cloudURL)
+	if err != nil {
+		return
+	}
+	if _, err := rep.Flush(ctx, c, cloudURL); err != nil {
+		fmt.Fprintf(m.Stderr, "herd scan: telemetry stays queued: %v\n", err)
+	}
 }

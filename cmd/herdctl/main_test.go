@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,14 +13,15 @@ import (
 	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/cloud"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/jetstream"
 	"github.com/herdsec/herd/reputation"
 )
 
-// cloud is a real Herd cloud in the test process: embedded JetStream, the
-// reputation index following it, and the HTTP API on a loopback port.
-type cloud struct {
+// testCloud is a real Herd cloud in the test process (package cloud):
+// embedded JetStream, the index following it, the HTTP API on loopback.
+type testCloud struct {
 	URL       string
 	DB        *jetstream.DB
 	Index     *reputation.Index
@@ -30,38 +30,10 @@ type cloud struct {
 }
 
 // MustStartCloud starts a cloud and stops it when the test ends.
-func MustStartCloud(tb testing.TB) *cloud {
+func MustStartCloud(tb testing.TB) *testCloud {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	db, err := jetstream.Open(ctx, jetstream.Config{Dir: tb.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20})
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	tb.Cleanup(cancel)
-	idx := reputation.NewIndex()
-	followed := make(chan error, 1)
-	go func() { followed <- idx.Follow(ctx, db.Verdicts()) }()
-	select {
-	case <-idx.Ready():
-	case err := <-followed:
-		tb.Fatalf("index stopped following: %v", err)
-	case <-time.After(30 * time.Second):
-		tb.Fatal("index not ready after 30s")
-	}
-	c := &cloud{DB: db, Index: idx, Token: strings.Repeat("a", 40)}
-	srv := &httpapi.Server{
-		Reputation:  idx,
-		Verdicts:    db.Verdicts(),
-		Telemetry:   db.Telemetry(),
-		AdminToken:  c.Token,
-		PositiveTTL: time.Hour,
-		NegativeTTL: time.Minute,
-	}
-	hs := httptest.NewServer(srv.Handler())
-	tb.Cleanup(hs.Close)
-	c.URL = hs.URL
+	cl, srv := cloud.MustOpenTest(tb)
+	c := &testCloud{URL: srv.URL, DB: cl.DB, Index: cl.Index, Token: cloud.TestToken}
 	c.TokenFile = MustWriteFile(tb, "admin.token", c.Token+"\n")
 	return c
 }
@@ -98,13 +70,13 @@ func runEnv(tb testing.TB, env map[string]string, args ...string) result {
 }
 
 // run runs herdctl against c with its token.
-func (c *cloud) run(tb testing.TB, args ...string) result {
+func (c *testCloud) run(tb testing.TB, args ...string) result {
 	tb.Helper()
 	return runEnv(tb, nil, append([]string{"--cloud", c.URL, "--token-file", c.TokenFile}, args...)...)
 }
 
 // MustGet runs verdict get and decodes its JSON answer.
-func (c *cloud) MustGet(tb testing.TB, obj string) httpapi.VerdictResponse {
+func (c *testCloud) MustGet(tb testing.TB, obj string) httpapi.VerdictResponse {
 	tb.Helper()
 	r := c.run(tb, "verdict", "get", obj)
 	if r.code != 0 || r.stderr != "" {
@@ -120,7 +92,7 @@ func (c *cloud) MustGet(tb testing.TB, obj string) httpapi.VerdictResponse {
 }
 
 // mustNotStored fails unless the store holds no verdict for obj.
-func (c *cloud) mustNotStored(tb testing.TB, obj herd.Object) {
+func (c *testCloud) mustNotStored(tb testing.TB, obj herd.Object) {
 	tb.Helper()
 	rec, err := c.DB.Verdicts().Get(context.Background(), obj)
 	if herd.ErrorCode(err) != herd.ENOTFOUND {
@@ -368,10 +340,10 @@ func TestTelemetryStats(t *testing.T) {
 	if st := stats(); st.Events != 0 || st.Bytes != 0 {
 		t.Errorf("empty store: %+v, want 0 events", st)
 	}
-	now := time.Now().UTC()
-	events := []herd.Event{
-		{ID: "ev-1", Category: herd.CategoryThreats, Time: now, Payload: json.RawMessage(`{"threat":"X"}`)},
-		{ID: "ev-2", Category: herd.CategoryOperation, Time: now, Payload: json.RawMessage(`{"up":true}`)},
+	hour := time.Now().UTC().Truncate(time.Hour)
+	events := []herd.StoredEvent{
+		{Type: "threat.detected", Category: herd.CategoryThreats, Hour: hour, Country: "ZZ", Device: "d1", DedupID: "1", Payload: json.RawMessage(`{"sha256":"` + herd.EICARSHA256 + `"}`)},
+		{Type: "feature.used", Category: herd.CategoryOperation, Hour: hour, Country: "ZZ", Device: "d1", DedupID: "2", Payload: json.RawMessage(`{"feature":"scan"}`)},
 	}
 	if res, err := c.DB.Telemetry().Append(context.Background(), events); err != nil || res.Stored != 2 {
 		t.Fatalf("append: %+v, %v", res, err)

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/herdsec/herd/inventory"
 	"github.com/herdsec/herd/jetstream"
 )
 
@@ -24,6 +25,23 @@ type Config struct {
 	NATS      NATSConfig      `yaml:"nats"`
 	Telemetry TelemetryConfig `yaml:"telemetry"`
 	Lookup    LookupConfig    `yaml:"lookup"`
+	GeoIP     GeoIPConfig     `yaml:"geoip"`
+	Pseudonym PseudonymConfig `yaml:"pseudonym"`
+}
+
+// GeoIPConfig names the MaxMind databases that map a client address to a
+// country and an ASN (the address itself is then forgotten). Empty: unknown.
+type GeoIPConfig struct {
+	CountryDB string `yaml:"country_db"`
+	ASNDB     string `yaml:"asn_db"`
+}
+
+// PseudonymConfig sets how often the device pseudonym key rotates and how
+// many old keys are kept (enough to find a device's data for deletion
+// during telemetry.max_age).
+type PseudonymConfig struct {
+	Rotation Duration `yaml:"rotation"`
+	Keep     int      `yaml:"keep"`
 }
 
 // NATSConfig says where JetStream runs.
@@ -63,6 +81,9 @@ func DefaultConfig() Config {
 		},
 		Telemetry: TelemetryConfig{DedupWindow: Duration(js.DedupWindow), MaxAge: Duration(js.TelemetryMaxAge)},
 		Lookup:    LookupConfig{PositiveTTL: Duration(time.Hour), NegativeTTL: Duration(15 * time.Minute)},
+		// Keys rotate as the data inventory documents; 5 old keys cover
+		// the 30 days raw telemetry is kept, for deletion on request.
+		Pseudonym: PseudonymConfig{Rotation: Duration(inventory.PseudonymRotation), Keep: 5},
 	}
 }
 
@@ -83,11 +104,13 @@ func (c *Config) LoadConfigFile(path string) error {
 // LoadEnv overlays HERD_* environment variables on c.
 func (c *Config) LoadEnv(getenv func(string) string) {
 	for name, dst := range map[string]*string{
-		"HERD_DATA":        &c.Data,
-		"HERD_LISTEN":      &c.Listen,
-		"HERD_NATS_URL":    &c.NATS.URL,
-		"HERD_NATS_LISTEN": &c.NATS.Listen,
-		"HERD_LOG_LEVEL":   &c.LogLevel,
+		"HERD_DATA":             &c.Data,
+		"HERD_LISTEN":           &c.Listen,
+		"HERD_NATS_URL":         &c.NATS.URL,
+		"HERD_NATS_LISTEN":      &c.NATS.Listen,
+		"HERD_LOG_LEVEL":        &c.LogLevel,
+		"HERD_GEOIP_COUNTRY_DB": &c.GeoIP.CountryDB,
+		"HERD_GEOIP_ASN_DB":     &c.GeoIP.ASNDB,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -131,6 +154,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Telemetry.MaxAge < c.Telemetry.DedupWindow {
 		return bad("telemetry.max_age", c.Telemetry.MaxAge, "must be at least telemetry.dedup_window")
+	}
+	if c.Pseudonym.Rotation < Duration(time.Hour) {
+		return bad("pseudonym.rotation", c.Pseudonym.Rotation, "must be at least 1h")
+	}
+	if c.Pseudonym.Keep < 1 || c.Pseudonym.Keep > 100 {
+		return bad("pseudonym.keep", c.Pseudonym.Keep, "must be between 1 and 100")
+	}
+	if time.Duration(c.Pseudonym.Rotation)*time.Duration(c.Pseudonym.Keep) < time.Duration(c.Telemetry.MaxAge) {
+		return bad("pseudonym.keep", c.Pseudonym.Keep, "old keys must cover telemetry.max_age (rotation × keep), or withdrawn data could not be found")
 	}
 	if c.Lookup.PositiveTTL < 0 {
 		return bad("lookup.positive_ttl", c.Lookup.PositiveTTL, "must be >= 0")

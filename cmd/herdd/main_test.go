@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/jetstream"
 )
@@ -147,7 +148,8 @@ func TestEndToEnd(t *testing.T) {
 			}
 
 			client, _ := httpapi.NewClient(m.URL())
-			res, err := client.SendTelemetry(context.Background(), testEvents("e2e", 5))
+			mustConsent(t, client, "device-e2e")
+			res, err := client.SendTelemetry(context.Background(), "device-e2e", testEvents("e2e", 0, 5))
 			if err != nil || res.Stored != 5 {
 				t.Fatalf("telemetry: %+v, %v", res, err)
 			}
@@ -196,12 +198,27 @@ func decodeLines(t *testing.T, out string) []scanLine {
 	return ls
 }
 
-func testEvents(prefix string, n int) []herd.Event {
+// testEvents makes n scan.finished events whose "files" field counts up
+// from first, so each stored event can be told apart.
+func testEvents(prefix string, first, n int) []herd.Event {
 	evs := make([]herd.Event, n)
 	for i := range evs {
-		evs[i] = herd.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Category: herd.CategoryThreats, Time: time.Now().UTC(), Payload: json.RawMessage(`{"threat":"EICAR-Test-File"}`)}
+		evs[i] = herd.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Type: "scan.finished", Category: herd.CategoryOperation, Time: time.Now().UTC(),
+			Payload: json.RawMessage(fmt.Sprintf(`{"files":%d,"duration_ms":5,"trigger":"manual"}`, first+i))}
 	}
 	return evs
+}
+
+// mustConsent sends a "full" consent record for the device.
+func mustConsent(tb testing.TB, c *httpapi.Client, device string) {
+	tb.Helper()
+	rec, err := consent.FromProfile(consent.ProfileFull, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := c.SetConsent(context.Background(), device, rec); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func mustStartNATS(t *testing.T) string {
@@ -253,9 +270,10 @@ func TestCrashSafety(t *testing.T) {
 
 	client, _ := httpapi.NewClient(url)
 	client.HTTP.Timeout = 5 * time.Second
+	mustConsent(t, client, "device-crash")
 	var (
 		mu      sync.Mutex
-		acked   []string
+		acked   []int
 		batches int
 	)
 	killAfter := make(chan struct{})
@@ -265,13 +283,19 @@ func TestCrashSafety(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			for b := 0; b < 500 && time.Now().Before(deadline); b++ { // bounded load
-				evs := testEvents(fmt.Sprintf("w%d-b%d", w, b), 50)
-				if _, err := client.SendTelemetry(context.Background(), evs); err != nil {
+				first := (w*500 + b) * 50
+				evs := testEvents(fmt.Sprintf("w%d-b%d", w, b), first, 50)
+				res, err := client.SendTelemetry(context.Background(), "device-crash", evs)
+				if err != nil {
 					return // the server is gone
 				}
+				if res.Stored+res.Duplicates != 50 {
+					t.Errorf("batch %d/%d: %+v", w, b, res)
+					return
+				}
 				mu.Lock()
-				for _, e := range evs {
-					acked = append(acked, e.ID)
+				for i := range evs {
+					acked = append(acked, first+i)
 				}
 				batches++
 				if batches == 40 {
@@ -298,9 +322,15 @@ func TestCrashSafety(t *testing.T) {
 	}
 
 	m := MustRunHerdd(t, dir, "")
-	seen := map[string]int{}
-	err = m.db.Telemetry().Each(context.Background(), func(e jetstream.StoredEvent) error {
-		seen[e.ID]++
+	seen := map[int]int{}
+	err = m.db.Telemetry().Each(context.Background(), func(e jetstream.Stored) error {
+		var p struct {
+			Files int `json:"files"`
+		}
+		if err := json.Unmarshal(e.Payload, &p); err != nil {
+			return err
+		}
+		seen[p.Files]++
 		return nil
 	})
 	if err != nil {
@@ -308,12 +338,12 @@ func TestCrashSafety(t *testing.T) {
 	}
 	for id, n := range seen {
 		if n != 1 {
-			t.Fatalf("event %s stored %d times", id, n)
+			t.Fatalf("event %d stored %d times", id, n)
 		}
 	}
 	for _, id := range acked {
 		if seen[id] != 1 {
-			t.Fatalf("acknowledged event %s lost after kill -9 (%d of %d acknowledged events stored)", id, len(seen), len(acked))
+			t.Fatalf("acknowledged event %d lost after kill -9 (%d of %d acknowledged events stored)", id, len(seen), len(acked))
 		}
 	}
 	t.Logf("%d acknowledged events, %d stored after kill -9", len(acked), len(seen))

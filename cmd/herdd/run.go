@@ -17,12 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/cloud"
 	"github.com/herdsec/herd/jetstream"
-	"github.com/herdsec/herd/reputation"
 )
 
 // TokenFile is the admin token's file name in the data directory.
@@ -34,12 +30,10 @@ type Main struct {
 	Stderr io.Writer
 	Getenv func(string) string
 
-	db     *jetstream.DB
-	index  *reputation.Index
-	ln     net.Listener
-	http   *http.Server
-	cancel context.CancelFunc
-	done   chan struct{}
+	cloud *cloud.Cloud
+	db    *jetstream.DB
+	ln    net.Listener
+	http  *http.Server
 }
 
 // NewMain returns a Main with the default configuration.
@@ -96,57 +90,37 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	always, interval, _ := c.syncPolicy()
-	m.db, err = jetstream.Open(ctx, jetstream.Config{
-		URL:             c.NATS.URL,
-		Dir:             filepath.Join(c.Data, "nats"),
-		Listen:          c.NATS.Listen,
-		MaxMemory:       int64(c.NATS.MaxMemory),
-		MaxStore:        int64(c.NATS.MaxStore),
-		SyncInterval:    interval,
-		SyncAlways:      always,
-		PublishTimeout:  time.Duration(c.NATS.PublishTimeout),
-		DedupWindow:     time.Duration(c.Telemetry.DedupWindow),
-		TelemetryMaxAge: time.Duration(c.Telemetry.MaxAge),
+	m.cloud, err = cloud.Open(ctx, cloud.Options{
+		Data: c.Data,
+		JetStream: jetstream.Config{
+			URL:             c.NATS.URL,
+			Listen:          c.NATS.Listen,
+			MaxMemory:       int64(c.NATS.MaxMemory),
+			MaxStore:        int64(c.NATS.MaxStore),
+			SyncInterval:    interval,
+			SyncAlways:      always,
+			PublishTimeout:  time.Duration(c.NATS.PublishTimeout),
+			DedupWindow:     time.Duration(c.Telemetry.DedupWindow),
+			TelemetryMaxAge: time.Duration(c.Telemetry.MaxAge),
+		},
+		AdminToken:        token,
+		PositiveTTL:       time.Duration(c.Lookup.PositiveTTL),
+		NegativeTTL:       time.Duration(c.Lookup.NegativeTTL),
+		PseudonymRotation: time.Duration(c.Pseudonym.Rotation),
+		PseudonymKeep:     c.Pseudonym.Keep,
+		CountryDB:         c.GeoIP.CountryDB,
+		ASNDB:             c.GeoIP.ASNDB,
+		Logger:            logger,
 	})
 	if err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
-	m.done = make(chan struct{})
-	m.index = reputation.NewIndex()
-	go func() {
-		defer close(m.done)
-		m.follow(runCtx, logger)
-	}()
-	select {
-	case <-m.index.Ready():
-	case <-time.After(30 * time.Second):
-		return errors.New("verdict index: not loaded after 30s")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herd_verdicts_indexed", Help: "Stored verdicts held in the lookup index."},
-		func() float64 { return float64(m.index.Len()) }))
-	api := &httpapi.Server{
-		Reputation:  m.index,
-		Verdicts:    m.db.Verdicts(),
-		Telemetry:   m.db.Telemetry(),
-		Health:      m.db.Ping,
-		AdminToken:  token,
-		PositiveTTL: time.Duration(c.Lookup.PositiveTTL),
-		NegativeTTL: time.Duration(c.Lookup.NegativeTTL),
-		Logger:      logger,
-		Registry:    reg,
-	}
+	m.db = m.cloud.DB
 	m.ln, err = net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	m.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.http = &http.Server{Handler: m.cloud.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := m.http.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server stopped", "err", err)
@@ -156,32 +130,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if c.NATS.URL != "" {
 		store = "NATS at " + c.NATS.URL
 	}
-	logger.Info("herdd ready", "url", m.URL(), "store", store, "verdicts", m.index.Len(), "nats_client_url", m.db.ClientURL())
+	logger.Info("herdd ready", "url", m.URL(), "store", store, "verdicts", m.cloud.Index.Len(), "nats_client_url", m.db.ClientURL())
 	if created {
 		logger.Info("admin token created", "file", filepath.Join(c.Data, TokenFile))
 	}
 	return nil
-}
-
-// follow keeps the index in step with the verdict store, resuming after
-// the last applied change if the feed breaks.
-func (m *Main) follow(ctx context.Context, logger *slog.Logger) {
-	for ctx.Err() == nil {
-		ch, err := m.db.Verdicts().Changes(ctx, m.index.Seq())
-		if err == nil {
-			for c := range ch {
-				m.index.Apply(c)
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		logger.Warn("verdict feed interrupted; resuming", "after", m.index.Seq(), "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // URL returns the base URL the API is served on.
@@ -202,12 +155,8 @@ func (m *Main) Close() error {
 			m.http.Close()
 		}
 	}
-	if m.cancel != nil {
-		m.cancel()
-		<-m.done
-	}
-	if m.db != nil {
-		errs = append(errs, m.db.Close())
+	if m.cloud != nil {
+		errs = append(errs, m.cloud.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,246 @@
+// Package state keeps the agent's durable state in one embedded bbolt file:
+// settings (device id, consent), the telemetry outbox, and a log of the
+// batches last sent, byte for byte, so a person can see exactly what left
+// the device.
+package state
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/herdsec/herd"
+)
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketOutbox = []byte("outbox")
+	bucketSent   = []byte("sent")
+)
+
+// FileName is the state file's name inside the state directory.
+const FileName = "state.db"
+
+// Store is the agent's state file. It is safe for concurrent use; bbolt
+// allows one process at a time, so a second agent on the same directory
+// waits up to the open timeout and then fails with a clear error.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens (or creates) the state in dir, which is created mode 0700.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("state %s: in use by another herd process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketOutbox, bucketSent} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the state file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Get returns the value of a setting, or nil if it is not set.
+func (s *Store) Get(key string) ([]byte, error) {
+	var v []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta).Get([]byte(key)); b != nil {
+			v = append([]byte(nil), b...)
+		}
+		return nil
+	})
+	return v, err
+}
+
+// Put sets a setting.
+func (s *Store) Put(key string, value []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte(key), value)
+	})
+}
+
+// DeviceID returns this installation's random device id, creating it on
+// first use. It identifies the device to the cloud, which keeps only keyed
+// pseudonyms of it.
+func (s *Store) DeviceID() (string, error) {
+	var id string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if v := b.Get([]byte("device_id")); v != nil {
+			id = string(v)
+			return nil
+		}
+		raw := make([]byte, 16)
+		if _, err := rand.Read(raw); err != nil {
+			return err
+		}
+		id = hex.EncodeToString(raw)
+		return b.Put([]byte("device_id"), []byte(id))
+	})
+	return id, err
+}
+
+// Queued is an event waiting in the outbox.
+type Queued struct {
+	Seq uint64
+	herd.Event
+}
+
+// Enqueue appends events to the outbox, atomically.
+func (s *Store) Enqueue(events []herd.Event) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		for _, ev := range events {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(seqKey(seq), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Pending returns up to limit queued events, oldest first (limit <= 0: all).
+func (s *Store) Pending(limit int) ([]Queued, error) {
+	var out []Queued
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketOutbox).Cursor()
+		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			var q Queued
+			if err := json.Unmarshal(v, &q.Event); err != nil {
+				return fmt.Errorf("outbox entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			q.Seq = binary.BigEndian.Uint64(k)
+			out = append(out, q)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Remove deletes delivered events from the outbox.
+func (s *Store) Remove(seqs []uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		for _, seq := range seqs {
+			if err := b.Delete(seqKey(seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Purge deletes every queued event whose category keep does not accept,
+// and returns how many it deleted. Used when consent is withdrawn: nothing
+// of a category switched off may leave the device later.
+func (s *Store) Purge(keep func(herd.Category) bool) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketOutbox).Cursor()
+		for k, v := c.First(); k != nil; {
+			var ev struct {
+				Category herd.Category `json:"category"`
+			}
+			if err := json.Unmarshal(v, &ev); err != nil || !keep(ev.Category) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+				k, v = c.Seek(k) // Delete moves the cursor; seek to the next key
+				continue
+			}
+			k, v = c.Next()
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Sent is one batch as it was sent to the cloud.
+type Sent struct {
+	Time  time.Time `json:"time"`
+	Cloud string    `json:"cloud"`
+	Body  []byte    `json:"body"` // the exact request body
+}
+
+// RecordSent logs a sent batch and keeps only the last keep batches.
+func (s *Store) RecordSent(b Sent, keep int) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketSent)
+		seq, err := bk.NextSequence()
+		if err != nil {
+			return err
+		}
+		v, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		if err := bk.Put(seqKey(seq), v); err != nil {
+			return err
+		}
+		for bk.Stats().KeyN > keep {
+			k, _ := bk.Cursor().First()
+			if err := bk.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// LastSent returns the logged batches, oldest first.
+func (s *Store) LastSent() ([]Sent, error) {
+	var out []Sent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSent).ForEach(func(_, v []byte) error {
+			var b Sent
+			if err := json.Unmarshal(v, &b); err != nil {
+				return err
+			}
+			out = append(out, b)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func seqKey(seq uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, seq)
+	return k
+}

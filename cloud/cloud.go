@@ -1,0 +1,190 @@
+// Package cloud assembles a Herd cloud from its parts: JetStream storage,
+// the verdict index that follows it, the telemetry pipeline with its keys
+// and GeoIP databases, and the HTTP API. herdd runs one; tests run real
+// ones on temporary folders.
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/herdsec/herd/geoip"
+	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/ingest"
+	"github.com/herdsec/herd/jetstream"
+	"github.com/herdsec/herd/pseudonym"
+	"github.com/herdsec/herd/reputation"
+	"github.com/herdsec/herd/scrub"
+)
+
+// Options configure a cloud.
+type Options struct {
+	Data      string           // data folder: embedded JetStream store, keys
+	JetStream jetstream.Config // Dir defaults to Data/nats
+	// AdminToken is the admin API's bearer token.
+	AdminToken string
+	// PositiveTTL and NegativeTTL: how long agents may cache answers.
+	PositiveTTL, NegativeTTL time.Duration
+	// PseudonymRotation and PseudonymKeep: device pseudonym key rotation.
+	PseudonymRotation time.Duration
+	PseudonymKeep     int
+	// GeoIP databases; empty: unknown.
+	CountryDB, ASNDB string
+	Logger           *slog.Logger
+}
+
+// Cloud is a running cloud, minus the listener: serve Handler anywhere.
+type Cloud struct {
+	DB      *jetstream.DB
+	Index   *reputation.Index
+	Keys    *pseudonym.Keyring
+	Ingest  *ingest.Pipeline
+	Handler http.Handler
+
+	geo    *geoip.Resolver
+	logger *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Open starts everything and returns once the verdict index holds every
+// stored verdict.
+func Open(ctx context.Context, o Options) (c *Cloud, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.JetStream.Dir == "" {
+		o.JetStream.Dir = filepath.Join(o.Data, "nats")
+	}
+	c = &Cloud{logger: o.Logger, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if c.DB, err = jetstream.Open(ctx, o.JetStream); err != nil {
+		return c, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.Index = reputation.NewIndex()
+	c.Keys, err = pseudonym.Open(pseudonym.Config{
+		Path:   filepath.Join(o.Data, "keys", "pseudonyms.json"),
+		Period: o.PseudonymRotation,
+		Keep:   o.PseudonymKeep,
+	}, time.Now())
+	if err != nil {
+		close(c.done)
+		return c, fmt.Errorf("pseudonym keys: %w", err)
+	}
+	go func() {
+		defer close(c.done)
+		go c.rotateKeys(runCtx)
+		c.follow(runCtx)
+	}()
+	select {
+	case <-c.Index.Ready():
+	case <-time.After(30 * time.Second):
+		return c, errors.New("verdict index: not loaded after 30s")
+	case <-ctx.Done():
+		return c, ctx.Err()
+	}
+	if c.geo, err = geoip.Open(o.CountryDB, o.ASNDB); err != nil {
+		return c, fmt.Errorf("geoip: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herd_verdicts_indexed", Help: "Stored verdicts held in the lookup index."},
+		func() float64 { return float64(c.Index.Len()) }))
+	c.Ingest = ingest.New(ingest.Pipeline{
+		Sink:     c.DB.Telemetry(),
+		Consents: c.DB.Consent(),
+		Keys:     c.Keys,
+		Locate: func(a netip.Addr) (string, uint32) {
+			p := c.geo.Lookup(a)
+			return p.Country, p.ASN
+		},
+		Scrubber: scrub.Inventory{},
+	}, reg)
+	api := &httpapi.Server{
+		Reputation:  c.Index,
+		Verdicts:    c.DB.Verdicts(),
+		Ingest:      c.Ingest,
+		Consent:     c.Ingest,
+		Telemetry:   c.DB.Telemetry(),
+		Health:      c.DB.Ping,
+		AdminToken:  o.AdminToken,
+		PositiveTTL: o.PositiveTTL,
+		NegativeTTL: o.NegativeTTL,
+		Logger:      o.Logger,
+		Registry:    reg,
+	}
+	c.Handler = api.Handler()
+	return c, nil
+}
+
+// follow keeps the index in step with the verdict store, resuming after
+// the last applied change if the feed breaks.
+func (c *Cloud) follow(ctx context.Context) {
+	for ctx.Err() == nil {
+		ch, err := c.DB.Verdicts().Changes(ctx, c.Index.Seq())
+		if err == nil {
+			for ch := range ch {
+				c.Index.Apply(ch)
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		c.logger.Warn("verdict feed interrupted; resuming", "after", c.Index.Seq(), "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// rotateKeys rotates the device pseudonym key when its period is over.
+func (c *Cloud) rotateKeys(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			rotated, err := c.Keys.Rotate(now)
+			if err != nil {
+				c.logger.Error("pseudonym key rotation failed", "err", err)
+			} else if rotated {
+				c.logger.Info("pseudonym key rotated")
+			}
+		}
+	}
+}
+
+// Close stops following and closes storage.
+func (c *Cloud) Close() error {
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+	}
+	var errs []error
+	if c.DB != nil {
+		errs = append(errs, c.DB.Close())
+	}
+	if c.geo != nil {
+		errs = append(errs, c.geo.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,374 @@
+package scrub
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Text scrubs a command line or any free text. It removes, in this order:
+//
+//   - private key blocks ("-----BEGIN … PRIVATE KEY-----" to its END line, or
+//     to the end of the text if the END line is missing) → <secret:private-key>;
+//   - secrets gitleaks finds (see secrets.go) → <secret:RULE-ID>;
+//   - URLs (scheme://…): web URLs are scrubbed by URL; others, such as
+//     database connection strings (postgres://u:p@h/db), lose their user
+//     information, query and fragment;
+//   - values of password-ish names and flags (password=…, "token": "…",
+//     --password …, --api-key …, Authorization: …, Cookie: …, Bearer …,
+//     mysql -p…, sshpass -p …, curl -u user:pass) → <secret:password>,
+//     <secret:token>, …; values of user-ish names (user=, --user, login=) → <user>;
+//   - JWTs → <secret:jwt>, e-mail addresses → <email>, the user of
+//     ssh/scp/sftp/rsync logins (alice@host) → <user>, Windows account SIDs
+//     → <sid>, UUIDs → <uuid>, IBANs → <iban>, payment cards → <card>,
+//     IP addresses → <ip>, MAC addresses → <mac>, phone numbers → <phone>;
+//   - home folders and the user names in them, wherever else the names appear
+//     (see Path).
+//
+// UUIDs are replaced: in command lines they name users, devices, sessions and
+// documents more often than anything an analyst needs. Detected URLs are left
+// to URL alone: the later detectors do not look inside them.
+//
+// hits counts the replacements. Invalid UTF-8 is replaced by U+FFFD.
+func Text(s string) (out string, hits int) { return scrubText(s, false) }
+
+// maxLoop bounds the passes of the local detectors (see scrubText).
+const maxLoop = 4
+
+func scrubText(s string, pathMode bool) (string, int) {
+	if s == "" {
+		return "", 0
+	}
+	s = sanitize(s)
+	hits, n := 0, 0
+	s, n = privateKeys(s)
+	hits += n
+	s, n = secrets(s)
+	hits += n
+	var urls []string
+	if !pathMode {
+		s, urls, n = maskURLs(s)
+		hits += n
+	}
+	// The local detectors run until none finds anything more, so that a
+	// placeholder written by one (a new boundary) cannot let another find
+	// something on the next call: that keeps Text idempotent. A second pass
+	// runs only when the first found something.
+	for i := 0; i < maxLoop; i++ {
+		n = 0
+		var k int
+		s, k = assignments(s)
+		n += k
+		if strings.Contains(s, "eyJ") {
+			s, k = replaceAll(s, findJWT, "<secret:jwt>")
+			n += k
+		}
+		if strings.IndexByte(s, '@') >= 0 || strings.Contains(s, "%40") {
+			s, k = replaceAll(s, findEmail, "<email>")
+			n += k
+		}
+		if strings.IndexByte(s, '@') >= 0 && runsLogin(s) {
+			s, k = replaceAll(s, findLoginUser, "<user>")
+			n += k
+		}
+		if strings.Contains(s, "S-1-") {
+			s, k = replaceAll(s, findSID, "<sid>")
+			n += k
+		}
+		digits, dashes, colons, dots := census(s)
+		if dashes >= 4 {
+			s, k = replaceAll(s, findUUID, "<uuid>")
+			n += k
+		}
+		if digits >= 8 {
+			s, k = replaceAll(s, findIBAN, "<iban>")
+			n += k
+			s, k = replaceAll(s, findCard, "<card>")
+			n += k
+		}
+		if colons >= 2 {
+			s, k = replaceAll(s, findIPv6, "<ip>")
+			n += k
+		}
+		if dots >= 3 && digits >= 4 {
+			s, k = replaceAll(s, findIPv4, "<ip>")
+			n += k
+		}
+		if colons >= 5 || dashes >= 5 {
+			s, k = replaceAll(s, findMAC, "<mac>")
+			n += k
+		}
+		if digits >= 8 {
+			s, k = replaceAll(s, findPhone, "<phone>")
+			n += k
+		}
+		s, k = homes(s, pathMode)
+		n += k
+		hits += n
+		if n == 0 {
+			break
+		}
+	}
+	if urls != nil {
+		s = unmaskURLs(s, urls)
+	}
+	return s, hits
+}
+
+// census counts the characters the detectors need, to skip those that cannot match.
+func census(s string) (digits, dashes, colons, dots int) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case isDigit(c):
+			digits++
+		case c == '-':
+			dashes++
+		case c == ':':
+			colons++
+		case c == '.':
+			dots++
+		}
+	}
+	return
+}
+
+// Sentinels stand for the URLs that URL has scrubbed while the other
+// detectors run: "\x01" + the URL's index as bytes 0x10–0x19 + "\x02". No
+// detector matches control characters, so none looks into a URL.
+const (
+	sentinelOpen  = '\x01'
+	sentinelClose = '\x02'
+)
+
+func isSentinelByte(c byte) bool {
+	return c == sentinelOpen || c == sentinelClose || 0x10 <= c && c <= 0x19
+}
+
+// sanitize replaces invalid UTF-8 and the bytes that sentinels use by U+FFFD.
+func sanitize(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	for i := 0; i < len(s); i++ {
+		if isSentinelByte(s[i]) {
+			return strings.Map(func(r rune) rune {
+				if r < utf8.RuneSelf && isSentinelByte(byte(r)) {
+					return utf8.RuneError
+				}
+				return r
+			}, s)
+		}
+	}
+	return s
+}
+
+func sentinel(i int) string {
+	var b [24]byte
+	n := len(b)
+	b[n-1] = sentinelClose
+	n--
+	for {
+		n--
+		b[n] = 0x10 + byte(i%10)
+		i /= 10
+		if i == 0 {
+			break
+		}
+	}
+	n--
+	b[n] = sentinelOpen
+	return string(b[n:])
+}
+
+func unmaskURLs(s string, urls []string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 64)
+	for {
+		i := strings.IndexByte(s, sentinelOpen)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		j, k := i+1, 0
+		for j < len(s) && 0x10 <= s[j] && s[j] <= 0x19 {
+			k = k*10 + int(s[j]-0x10)
+			j++
+		}
+		if j < len(s) && s[j] == sentinelClose && k < len(urls) {
+			b.WriteString(urls[k])
+			s = s[j+1:]
+			continue
+		}
+		s = s[i+1:] // cannot happen: sentinel bytes are sanitized from the input
+	}
+}
+
+func isSchemeChar(c byte) bool { return isAlnum(c) || c == '+' || c == '-' || c == '.' }
+
+// urlStop reports whether c ends a URL in text.
+func urlStop(c byte) bool {
+	return c <= ' ' || c == 0x7f || c == '"' || c == '\'' || c == '`' || c == '<' || c == '>' ||
+		c == '{' || c == '}' || c == '|' || c == '\\' || c == '^'
+}
+
+// maskURLs scrubs every URL in s and replaces the web URLs that URL accepts
+// by sentinels, returning those URLs.
+func maskURLs(s string) (string, []string, int) {
+	if !strings.Contains(s, "://") {
+		return s, nil, 0
+	}
+	var b strings.Builder
+	var urls []string
+	last, hits := 0, 0
+	for i := 0; i < len(s); {
+		k := strings.Index(s[i:], "://")
+		if k < 0 {
+			break
+		}
+		k += i
+		st := k
+		for st > last && isSchemeChar(s[st-1]) {
+			st--
+		}
+		for st < k && !isAlpha(s[st]) {
+			st++
+		}
+		if st == k {
+			i = k + 3
+			continue
+		}
+		en := k + 3
+		for en < len(s) {
+			if s[en] == '<' {
+				if p := placeholderAt(s, en); p > 0 {
+					en += p
+					continue
+				}
+			}
+			if urlStop(s[en]) {
+				break
+			}
+			en++
+		}
+		en = trimURLEnd(s, k+3, en)
+		tok := s[st:en]
+		out, h, ok := URL(tok)
+		if !ok {
+			fb, hf := urlFallback(tok)
+			if o2, h2, ok2 := URL(fb); ok2 {
+				out, h = o2, hf+h2
+			} else {
+				// Not a web URL: keep what is left, visible to the other detectors.
+				if fb != tok {
+					b.WriteString(s[last:st])
+					b.WriteString(fb)
+					last = en
+				}
+				hits += hf
+				i = en
+				continue
+			}
+		}
+		b.WriteString(s[last:st])
+		b.WriteString(sentinel(len(urls)))
+		urls = append(urls, out)
+		hits += h
+		last, i = en, en
+	}
+	if last == 0 && urls == nil {
+		return s, nil, hits
+	}
+	b.WriteString(s[last:])
+	return b.String(), urls, hits
+}
+
+// trimURLEnd drops the punctuation that ends a sentence or closes a
+// parenthesis around a URL rather than belonging to it.
+func trimURLEnd(s string, start, en int) int {
+	for en > start {
+		switch s[en-1] {
+		case '.', ',', ';', ':', '!', '?':
+			en--
+			continue
+		case ')':
+			if strings.Count(s[start:en], "(") < strings.Count(s[start:en], ")") {
+				en--
+				continue
+			}
+		case ']':
+			if strings.Count(s[start:en], "[") < strings.Count(s[start:en], "]") {
+				en--
+				continue
+			}
+		}
+		break
+	}
+	return en
+}
+
+// urlFallback scrubs a URL that URL cannot: it drops the user information,
+// the query and the fragment, which are where credentials and identifiers
+// travel (postgres://user:password@host/db?sslmode=…).
+func urlFallback(tok string) (string, int) {
+	k := strings.Index(tok, "://")
+	if k < 0 {
+		return tok, 0
+	}
+	head, rest := tok[:k+3], tok[k+3:]
+	hits := 0
+	auth := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth = rest[:i]
+	}
+	if i := strings.LastIndexByte(auth, '@'); i >= 0 {
+		rest = rest[i+1:]
+		hits++
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+		hits++
+	}
+	return head + rest, hits
+}
+
+// privateKeys replaces private key blocks, armored as PEM, OpenSSH or PGP.
+// Certificates and public keys are kept: they are public.
+func privateKeys(s string) (string, int) {
+	const begin, end, dashes = "-----BEGIN ", "-----END ", "-----"
+	if !strings.Contains(s, begin) {
+		return s, 0
+	}
+	var b strings.Builder
+	last, hits := 0, 0
+	for i := 0; ; {
+		k := strings.Index(s[i:], begin)
+		if k < 0 {
+			break
+		}
+		k += i
+		l := strings.Index(s[k+len(begin):], dashes)
+		if l < 0 || l > 64 {
+			i = k + len(begin)
+			continue
+		}
+		label := s[k+len(begin) : k+len(begin)+l]
+		if !strings.Contains(label, "PRIVATE KEY") {
+			i = k + len(begin)
+			continue
+		}
+		stop := len(s)
+		endLine := end + label + dashes
+		if e := strings.Index(s[k:], endLine); e >= 0 {
+			stop = k + e + len(endLine)
+		}
+		b.WriteString(s[last:k])
+		b.WriteString("<secret:private-key>")
+		hits++
+		last, i = stop, stop
+	}
+	if hits == 0 {
+		return s, 0
+	}
+	b.WriteString(s[last:])
+	return b.String(), hits
+}
