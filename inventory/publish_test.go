@@ -125,7 +125,7 @@ func TestJSON(t *testing.T) {
 	for _, d := range inv.Derived {
 		derived = append(derived, d.Name)
 	}
-	if want := []string{"device", "hour", "country", "asn", "region", "type", "event_id"}; !reflect.DeepEqual(derived, want) {
+	if want := []string{"device", "hour", "country", "asn", "type", "event_id"}; !reflect.DeepEqual(derived, want) {
 		t.Errorf("derived %v, want %v", derived, want)
 	}
 	var rules []string
