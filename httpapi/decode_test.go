@@ -226,9 +226,9 @@ func TestDecodeTelemetryErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return `{"events":[` + string(b) + `,{` + fields + `}]}`
+		return `{"device":"` + testDevice + `","events":[` + string(b) + `,{` + fields + `}]}`
 	}
-	const okFields = `"id":"ev-2","category":"web","time":"2025-11-24T09:00:00Z"`
+	const okFields = `"id":"ev-2","type":"url.check","category":"web","time":"2025-11-24T09:00:00Z"`
 	tests := []struct {
 		name string
 		body string
@@ -243,7 +243,9 @@ func TestDecodeTelemetryErrors(t *testing.T) {
 			inv("events: 1 of 2 invalid, nothing stored", herd.Problem{Index: 1, Field: "id", Message: "got JSON number, want string"})},
 		{"time not RFC 3339", raw(`"id":"ev-2","category":"web","time":"yesterday","payload":{}`),
 			inv("events: 1 of 2 invalid, nothing stored", herd.Problem{Index: 1, Field: "time", Message: "not an RFC 3339 time (e.g. 2026-11-25T06:00:00Z)"})},
-		{"empty batch", `{"events":[]}`, inv("events: empty batch")},
+		{"empty batch", `{"device":"device-0001","events":[]}`, inv("events: empty batch")},
+		{"no device", `{"events":[]}`, inv("device: missing")},
+		{"device with a slash", `{"device":"a/b","events":[]}`, inv("device: only letters, digits and - _ . : are allowed")},
 		{"1001 events", telemetryBody(events(httpapi.MaxTelemetryEvents + 1)...),
 			wantErr{code: herd.ETOOLARGE, message: "events: 1001 events, the limit is 1000 per request"}},
 		{"id with a space", telemetryBody(good, with(func(e *herd.Event) { e.ID = "ev 2" })),
@@ -254,7 +256,7 @@ func TestDecodeTelemetryErrors(t *testing.T) {
 			inv("events: 1 of 1 invalid, nothing stored", herd.Problem{Index: 0, Field: "id", Message: "longer than 128 bytes"})},
 		{"unknown category", telemetryBody(good, with(func(e *herd.Event) { e.Category = "keystrokes" })),
 			inv("events: 1 of 2 invalid, nothing stored", herd.Problem{Index: 1, Field: "category", Message: `"keystrokes" is not a category`})},
-		{"missing time", raw(`"id":"ev-2","category":"web","payload":{}`),
+		{"missing time", raw(`"id":"ev-2","type":"url.check","category":"web","payload":{}`),
 			inv("events: 1 of 2 invalid, nothing stored", herd.Problem{Index: 1, Field: "time", Message: "missing"})},
 		{"time over a day ahead", telemetryBody(with(func(e *herd.Event) { e.Time = now.Add(25 * time.Hour) })),
 			inv("events: 1 of 1 invalid, nothing stored", herd.Problem{Index: 0, Field: "time", Message: "more than 24 hours in the future"})},
@@ -271,7 +273,7 @@ func TestDecodeTelemetryErrors(t *testing.T) {
 		})),
 			inv("events: 1 of 1 invalid, nothing stored", herd.Problem{Index: 0, Field: "payload", Message: "larger than 65536 bytes"})},
 		// The count is of events, not of problems: two events are bad here.
-		{"every bad field of every event", `{"events":[{"id":"a b","category":"nope","payload":7},{"id":"ok","category":"web","time":"2025-11-24T09:00:00Z","payload":{}},{}]}`,
+		{"every bad field of every event", `{"device":"device-0001","events":[{"id":"a b","type":"x","category":"nope","payload":7},{"id":"ok","type":"url.check","category":"web","time":"2025-11-24T09:00:00Z","payload":{}},{"type":"x"}]}`,
 			inv("events: 2 of 3 invalid, nothing stored",
 				herd.Problem{Index: 0, Field: "id", Message: "only letters, digits and . _ : - are allowed"},
 				herd.Problem{Index: 0, Field: "category", Message: `"nope" is not a category`},
@@ -291,9 +293,9 @@ func TestDecodeTelemetryErrors(t *testing.T) {
 }
 
 func TestDecodeTelemetryKeepsEvents(t *testing.T) {
-	body := `{"events":[
-		{"id":"01HZX3K9V2:0001","category":"threats","time":"2025-11-24T09:30:00.123456789+01:00","payload":{"threat":"EICAR-Test-File","n":[1,2]}},
-		{"id":"a.b_c-d","category":"os-events","time":"2025-11-25T09:59:59Z","payload":  {}  }]}`
+	body := `{"device":"device-0001","events":[
+		{"id":"01HZX3K9V2:0001","type":"threat.detected","category":"threats","time":"2025-11-24T09:30:00.123456789+01:00","payload":{"threat":"EICAR-Test-File","n":[1,2]}},
+		{"id":"a.b_c-d","type":"process.start","category":"os-events","time":"2025-11-25T09:59:59Z","payload":  {}  }]}`
 	req, err := httpapi.DecodeTelemetry(strings.NewReader(body), now)
 	if err != nil {
 		t.Fatal(err)
@@ -469,7 +471,7 @@ func FuzzDecodeLookup(f *testing.F) {
 func FuzzDecodeTelemetry(f *testing.F) {
 	seeds(f, `{"events":[{"id":"a",}]}`, `{"events":[]}`, `null`,
 		telemetryBody(events(3)...), telemetryBody(event("ev-1"))[:40],
-		`{"events":[{"id":"a b","category":"nope","payload":7},{"id":"ok","category":"web","time":"2025-11-24T09:00:00Z","payload":{}},{}]}`,
+		`{"device":"device-0001","events":[{"id":"a b","type":"x","category":"nope","payload":7},{"id":"ok","type":"url.check","category":"web","time":"2025-11-24T09:00:00Z","payload":{}},{"type":"x"}]}`,
 		`{"events":[{"id":"01HZX3K9V2:0001","category":"threats","time":"2025-11-24T09:30:00.123456789+01:00","payload":{"threat":"<EICAR>","n":[1,2.50]}}]}`,
 		`{"events":[{"id":"x","category":"wifi","time":"0000-01-01T00:00:00+23:59","payload":  {"a":{"b":null}}  }]}`,
 		`{"events":[{"id":"x","category":"web","time":"yesterday","payload":{}}]}`,

@@ -17,6 +17,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/consent"
+	"github.com/herdsec/herd/ingest"
+	"github.com/herdsec/herd/inventory"
 )
 
 // The tests in this file keep api/openapi.yaml true: every route, every wire
@@ -212,6 +215,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 	bodies := map[string]body{
 		"POST /v1/lookup":               {"LookupRequest", "LookupResponse"},
 		"POST /v1/telemetry":            {"TelemetryRequest", "TelemetryResponse"},
+		"POST /v1/consent":              {"ConsentRequest", "ConsentResponse"},
+		"GET /v1/inventory":             {"", "Inventory"},
 		"GET /v1/verdicts/stream":       {"", ""},
 		"GET /healthz":                  {"", "HealthStatus"},
 		"GET /metrics":                  {"", ""},
@@ -265,7 +270,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 			if mt := r.Content["application/json"]; mt == nil || refName(mt.Schema) != "ErrorBody" {
 				t.Errorf("%s: answer %s is not an ErrorBody", k, code)
 			}
-			wantCode := map[string]string{"400": herd.EINVALID, "401": herd.EUNAUTHORIZED, "404": herd.ENOTFOUND,
+			wantCode := map[string]string{"400": herd.EINVALID, "401": herd.EUNAUTHORIZED, "403": herd.ECONSENT, "404": herd.ENOTFOUND,
 				"409": herd.ECONFLICT, "413": herd.ETOOLARGE, "500": herd.EINTERNAL, "503": herd.EUNAVAILABLE}[code]
 			if wantCode == "" {
 				t.Errorf("%s: answer %s: no error code maps to that status", k, code)
@@ -301,6 +306,9 @@ var wireTypes = map[string]reflect.Type{
 	"TelemetryRequest":    reflect.TypeFor[TelemetryRequest](),
 	"Event":               reflect.TypeFor[herd.Event](),
 	"TelemetryResponse":   reflect.TypeFor[TelemetryResponse](),
+	"ConsentRequest":      reflect.TypeFor[ConsentRequest](),
+	"ConsentRecord":       reflect.TypeFor[consent.Record](),
+	"ConsentResponse":     reflect.TypeFor[ConsentResponse](),
 	"StreamEvent":         reflect.TypeFor[StreamEvent](),
 	"Record":              reflect.TypeFor[herd.Record](),
 	"SetVerdictsRequest":  reflect.TypeFor[SetVerdictsRequest](),
@@ -314,11 +322,144 @@ var wireTypes = map[string]reflect.Type{
 	"HealthStatus": reflect.TypeFor[struct {
 		Status string `json:"status"`
 	}](),
+	// The inventory is encoded by package inventory from unexported types;
+	// these copies are kept equal to its output by TestOpenAPIInventory.
+	"Inventory":          reflect.TypeFor[inventoryDoc](),
+	"InventoryCategory":  reflect.TypeFor[inventoryCategory](),
+	"InventoryEventType": reflect.TypeFor[inventoryEventType](),
+	"InventoryField":     reflect.TypeFor[inventoryField](),
+	"InventoryDerived":   reflect.TypeFor[inventoryDerived](),
+	"InventoryMechanism": reflect.TypeFor[inventoryMechanism](),
+	"InventoryParameter": reflect.TypeFor[inventoryParameter](),
+	"InventoryProfile":   reflect.TypeFor[inventoryProfile](),
+}
+
+// inventoryDoc and the types below are the JSON form of GET /v1/inventory,
+// as inventory.JSON writes it.
+type inventoryDoc struct {
+	LicenseVersion   string               `json:"license_version"`
+	StatementVersion string               `json:"statement_version"`
+	Categories       []inventoryCategory  `json:"categories"`
+	EventTypes       []inventoryEventType `json:"event_types"`
+	Derived          []inventoryDerived   `json:"derived"`
+	Mechanisms       []inventoryMechanism `json:"mechanisms"`
+	ConsentProfiles  []inventoryProfile   `json:"consent_profiles"`
+}
+
+type inventoryCategory struct {
+	Name    herd.Category `json:"name"`
+	Title   string        `json:"title"`
+	Purpose string        `json:"purpose"`
+}
+
+type inventoryEventType struct {
+	Name          string           `json:"name"`
+	Category      herd.Category    `json:"category"`
+	Purpose       string           `json:"purpose"`
+	RetentionDays int              `json:"retention_days"`
+	Destination   string           `json:"destination"`
+	Fields        []inventoryField `json:"fields"`
+}
+
+type inventoryField struct {
+	Name     string   `json:"name"`
+	Kind     string   `json:"kind"`
+	Rule     string   `json:"rule"`
+	Purpose  string   `json:"purpose"`
+	FreeText bool     `json:"free_text"`
+	Required bool     `json:"required"`
+	MaxLen   int      `json:"max_len,omitempty"`
+	MaxItems int      `json:"max_items,omitempty"`
+	Enum     []string `json:"enum,omitempty"`
+	Pattern  string   `json:"pattern,omitempty"`
+	Min      *int64   `json:"min,omitempty"`
+	Max      *int64   `json:"max,omitempty"`
+}
+
+type inventoryDerived struct {
+	Name    string `json:"name"`
+	Purpose string `json:"purpose"`
+	How     string `json:"how"`
+}
+
+type inventoryMechanism struct {
+	Name        string               `json:"name"`
+	Rule        string               `json:"rule,omitempty"`
+	Description string               `json:"description"`
+	Parameters  []inventoryParameter `json:"parameters,omitempty"`
+}
+
+type inventoryParameter struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type inventoryProfile struct {
+	Name    string          `json:"name"`
+	Summary string          `json:"summary"`
+	On      []herd.Category `json:"on"`
+	Lookups string          `json:"lookups"`
+}
+
+func TestOpenAPIInventory(t *testing.T) {
+	// The copies of the inventory's types hold exactly what inventory.JSON
+	// writes: decoding refuses a field they lack, and encoding them again
+	// gives the same document, so a field they have and it has not (or
+	// with another omitempty) shows too.
+	b, err := inventory.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv inventoryDoc
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&inv); err != nil {
+		t.Fatalf("inventory.JSON() does not decode into inventoryDoc: %v", err)
+	}
+	again, err := json.Marshal(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got any
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(again, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("inventoryDoc does not round-trip inventory.JSON():\n got %s\nwant %s", again, b)
+	}
+
+	// Every value of a documented enum that the inventory uses is documented.
+	doc := MustLoadOpenAPI(t)
+	prop := func(schemaName, p string) []string {
+		s := doc.resolve(t, doc.Components.Schemas[schemaName])
+		return doc.resolve(t, s.Properties[p]).Enum
+	}
+	for _, et := range inv.EventTypes {
+		if e := prop("InventoryEventType", "destination"); !slices.Contains(e, et.Destination) {
+			t.Errorf("event type %s: destination %q is not in the enum %q", et.Name, et.Destination, e)
+		}
+		for _, f := range et.Fields {
+			if e := prop("InventoryField", "kind"); !slices.Contains(e, f.Kind) {
+				t.Errorf("event type %s field %s: kind %q is not in the enum %q", et.Name, f.Name, f.Kind, e)
+			}
+		}
+	}
+	for _, m := range inv.Mechanisms {
+		if e := prop("InventoryMechanism", "rule"); m.Rule != "" && !slices.Contains(e, m.Rule) {
+			t.Errorf("mechanism %s: rule %q is not in the enum %q", m.Name, m.Rule, e)
+		}
+	}
+	if inv.LicenseVersion != consent.LicenseVersion || inv.StatementVersion != consent.StatementVersion {
+		t.Errorf("inventory versions %s, %s, want %s, %s", inv.LicenseVersion, inv.StatementVersion, consent.LicenseVersion, consent.StatementVersion)
+	}
 }
 
 // requestTypes are decoded with unknown fields refused, so their schemas must
 // say additionalProperties: false.
-var requestTypes = []string{"LookupRequest", "Object", "TelemetryRequest", "Event", "SetVerdictsRequest", "VerdictInput"}
+var requestTypes = []string{"LookupRequest", "Object", "TelemetryRequest", "Event", "ConsentRequest", "ConsentRecord", "SetVerdictsRequest", "VerdictInput"}
 
 func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 	doc := MustLoadOpenAPI(t)
@@ -633,11 +774,29 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 		{"Answer.source", []string{herd.SourceBuiltin, herd.SourceOperator, herd.SourceImport}},
 		{"Category", strs(categories...)},
 		{"Event.category", strs(categories...)},
-		{"ErrorBody.error.code", []string{herd.EINVALID, herd.ENOTFOUND, herd.ECONFLICT, herd.EUNAUTHORIZED, herd.ETOOLARGE, herd.EUNAVAILABLE, herd.EINTERNAL}},
+		{"ErrorBody.error.code", []string{herd.EINVALID, herd.ENOTFOUND, herd.ECONFLICT, herd.EUNAUTHORIZED, herd.ECONSENT, herd.ETOOLARGE, herd.EUNAVAILABLE, herd.EINTERNAL}},
+		{"Problem.code", []string{herd.ECONSENT, herd.EINVALID, "undeclared"}},
+		{"ConsentRecord.profile", append(slices.Clone(consent.Profiles), consent.ProfileCustom)},
+		{"InventoryProfile.name", consent.Profiles},
+		{"InventoryCategory.name", strs(categories...)},
+		{"InventoryField.rule", sorted(inventory.Rules)},
+		{"InventoryMechanism.rule", sorted(inventory.Rules)},
+		{"InventoryEventType.destination", []string{inventory.DestinationTelemetry, inventory.DestinationIdentity}},
 	}
 	for _, e := range enums {
 		if got := sch(e.path).Enum; !slices.Equal(sorted(got), sorted(e.want)) {
 			t.Errorf("%s: enum %q, want %q", e.path, got, e.want)
+		}
+	}
+
+	// Maps keyed by category document each category as a property.
+	for _, path := range []string{"ConsentRecord.choices", "ConsentResponse.deleted"} {
+		s := sch(path)
+		if got, want := slices.Sorted(maps.Keys(s.Properties)), sorted(strs(categories...)); !slices.Equal(got, want) {
+			t.Errorf("%s: properties %q, want the categories %q", path, got, want)
+		}
+		if s.AdditionalProperties == nil || *s.AdditionalProperties {
+			t.Errorf("%s: keys other than categories are refused; say additionalProperties: false", path)
 		}
 	}
 
@@ -659,6 +818,8 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 		{"SetVerdictsRequest.verdicts", "maxItems", sch("SetVerdictsRequest.verdicts").MaxItems, MaxAdminVerdicts},
 		{"SetVerdictsRequest.verdicts", "minItems", sch("SetVerdictsRequest.verdicts").MinItems, 1},
 		{"Event.id", "maxLength", sch("Event.id").MaxLength, MaxEventIDLen},
+		{"TelemetryRequest.device", "maxLength", sch("TelemetryRequest.device").MaxLength, ingest.MaxDeviceIDLen},
+		{"ConsentRequest.device", "maxLength", sch("ConsentRequest.device").MaxLength, ingest.MaxDeviceIDLen},
 		{"Event.payload", "x-max-bytes", sch("Event.payload").XMaxBytes, MaxPayloadBytes},
 		{"Object.value", "maxLength", sch("Object.value").MaxLength, herd.MaxURLLen},
 		{"VerdictInput.value", "maxLength", sch("VerdictInput.value").MaxLength, herd.MaxURLLen},
@@ -681,11 +842,26 @@ func TestOpenAPIEventIDPattern(t *testing.T) {
 		t.Fatalf("Event.id pattern %q: %v", id.Pattern, err)
 	}
 	now := time.Now()
+	payload := json.RawMessage(`{"sha256":"275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"}`)
 	for c := range 256 {
 		s := "a" + string(rune(c)) + "z"
-		err := ValidateTelemetry(TelemetryRequest{Events: []herd.Event{{ID: s, Category: herd.CategoryThreats, Time: now, Payload: json.RawMessage(`{}`)}}}, now)
+		err := ValidateTelemetry(TelemetryRequest{Device: "device-0001", Events: []herd.Event{{ID: s, Type: "threat.detected", Category: herd.CategoryThreats, Time: now, Payload: payload}}}, now)
 		if accepted := err == nil; accepted != re.MatchString(s) {
 			t.Errorf("id %q: server accepts %v, pattern %q matches %v", s, accepted, id.Pattern, !accepted)
+		}
+	}
+
+	// Likewise the device id.
+	dev := doc.resolve(t, doc.resolve(t, doc.Components.Schemas["TelemetryRequest"]).Properties["device"])
+	re, err = regexp.Compile(dev.Pattern)
+	if err != nil {
+		t.Fatalf("TelemetryRequest.device pattern %q: %v", dev.Pattern, err)
+	}
+	for c := range 256 {
+		s := "a" + string(rune(c)) + "z"
+		err := ValidateTelemetry(TelemetryRequest{Device: s, Events: []herd.Event{{ID: "event-1", Type: "threat.detected", Category: herd.CategoryThreats, Time: now, Payload: payload}}}, now)
+		if accepted := err == nil; accepted != re.MatchString(s) {
+			t.Errorf("device %q: server accepts %v, pattern %q matches %v", s, accepted, dev.Pattern, !accepted)
 		}
 	}
 }
@@ -732,6 +908,14 @@ func TestOpenAPIExamples(t *testing.T) {
 			_, err = DecodeTelemetry(bytes.NewReader(b), now)
 		case "SetVerdictsRequest":
 			_, err = DecodeVerdicts(bytes.NewReader(b), now)
+		case "ConsentRequest":
+			// What the pipeline checks before it stores a record.
+			var req ConsentRequest
+			if err = decodeJSON(bytes.NewReader(b), &req); err == nil {
+				if err = ingest.ValidDevice(req.Device); err == nil {
+					err = req.Record.Validate()
+				}
+			}
 		}
 		if err != nil {
 			t.Errorf("%s: the server refuses the example: %v", where, err)

@@ -1,6 +1,9 @@
 package scrub
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // Passwords, tokens and keys are most often found by the name they are given:
 // an environment variable (PGPASSWORD=…), a flag (--token …), a setting
@@ -42,7 +45,10 @@ var tokenWords = map[string]bool{
 	"signature": true, "session": true, "sessionid": true, "jwt": true, "otp": true,
 }
 
-var tokenSuffixes = []string{"token", "secret", "apikey", "accesskey", "secretkey", "privatekey"}
+// tokenSuffixes end names that hold credentials whatever their last word:
+// PGPASSWORD-style run-together names, and access key ids (AWS_ACCESS_KEY_ID),
+// half of a credential that also names its account.
+var tokenSuffixes = []string{"token", "secret", "apikey", "accesskey", "secretkey", "privatekey", "accesskeyid"}
 
 var userNames = map[string]bool{
 	"user": true, "username": true, "userid": true, "login": true, "loginname": true,
@@ -52,38 +58,90 @@ var userNames = map[string]bool{
 // classify says what a name holds.
 func classify(name string) kind {
 	name = strings.TrimLeft(name, "-")
-	if name == "" || len(name) > 64 {
+	var w nameWords
+	if !w.split(name) {
 		return kindNone
 	}
-	var buf [64]byte
-	lower := toLowerASCII(buf[:0], name)
-	switch string(lower) {
+	switch string(w.lower) {
 	case "authorization", "proxy-authorization":
 		return kindAuthorization
 	case "cookie", "set-cookie":
 		return kindCookie
 	}
-	words := splitWords(name)
-	if len(words) == 0 {
-		return kindNone
-	}
-	last := words[len(words)-1]
-	joined := strings.Join(words, "")
+	last := w.word(w.n - 1)
+	joined := w.joined()
 	switch {
-	case passwordWords[last] || strings.HasSuffix(joined, "password") ||
-		strings.HasSuffix(joined, "passwd") || strings.HasSuffix(joined, "passphrase"):
+	case passwordWords[string(last)] || bytes.HasSuffix(joined, []byte("password")) ||
+		bytes.HasSuffix(joined, []byte("passwd")) || bytes.HasSuffix(joined, []byte("passphrase")):
 		return kindPassword
-	case tokenWords[last]:
+	case tokenWords[string(last)]:
 		return kindToken
-	case userNames[joined]:
+	case userNames[string(joined)]:
 		return kindUser
 	}
 	for _, suf := range tokenSuffixes {
-		if strings.HasSuffix(joined, suf) {
+		if bytes.HasSuffix(joined, []byte(suf)) {
 			return kindToken
 		}
 	}
 	return kindNone
+}
+
+// nameWords splits a name of up to 64 bytes into lower-case words at '-',
+// '_', '.' (any byte but a letter or digit), and where camelCase starts a new
+// word ("accessToken" → access, token; "APIKey" → api, key), without allocating.
+type nameWords struct {
+	buf   [64]byte
+	lower []byte     // the name, lower-cased
+	cat   [64]byte   // the words run together
+	start [32]uint8  // word i is lower[start[i]:end[i]]
+	end   [32]uint8
+	n     int
+}
+
+// split fills w; false if the name is empty, too long or has no word.
+func (w *nameWords) split(name string) bool {
+	if name == "" || len(name) > len(w.buf) {
+		return false
+	}
+	w.lower = toLowerASCII(w.buf[:0], name)
+	w.n = 0
+	st := 0
+	flush := func(e int) {
+		if e > st && w.n < len(w.start) {
+			w.start[w.n], w.end[w.n] = uint8(st), uint8(e)
+			w.n++
+		}
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !isAlnum(c) {
+			flush(i)
+			st = i + 1
+			continue
+		}
+		if i > st && isUpper(c) {
+			prev := name[i-1]
+			nextLower := i+1 < len(name) && isLower(name[i+1])
+			if isLower(prev) || isDigit(prev) || isUpper(prev) && nextLower {
+				flush(i)
+				st = i
+			}
+		}
+	}
+	flush(len(name))
+	return w.n > 0
+}
+
+func (w *nameWords) word(i int) []byte { return w.lower[w.start[i]:w.end[i]] }
+
+// joined returns the words run together ("AWS_ACCESS_KEY_ID" → awsaccesskeyid).
+func (w *nameWords) joined() []byte {
+	out := w.cat[:0]
+	for i := 0; i < w.n; i++ {
+		out = append(out, w.word(i)...)
+	}
+	return out
 }
 
 func toLowerASCII(dst []byte, s string) []byte {
@@ -95,36 +153,6 @@ func toLowerASCII(dst []byte, s string) []byte {
 		dst = append(dst, c)
 	}
 	return dst
-}
-
-// splitWords splits a name into lower-case words at '-', '_', '.', and where
-// camelCase starts a new word ("accessToken" → access, token; "APIKey" → api, key).
-func splitWords(name string) []string {
-	var words []string
-	start := 0
-	flush := func(end int) {
-		if end > start {
-			words = append(words, string(toLowerASCII(nil, name[start:end])))
-		}
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !isAlnum(c) {
-			flush(i)
-			start = i + 1
-			continue
-		}
-		if i > start && isUpper(c) {
-			prev := name[i-1]
-			nextLower := i+1 < len(name) && isLower(name[i+1])
-			if isLower(prev) || isDigit(prev) || isUpper(prev) && nextLower {
-				flush(i)
-				start = i
-			}
-		}
-	}
-	flush(len(name))
-	return words
 }
 
 func isNameChar(c byte) bool { return isAlnum(c) || c == '_' || c == '.' || c == '-' }
@@ -293,7 +321,7 @@ func valueAt(s string, j int, k kind) (int, int, string) {
 			w++
 		}
 		var buf [32]byte
-		if w-vs < len(buf) && authSchemes[string(toLowerASCII(buf[:0], s[vs:w]))] {
+		if w-vs <= len(buf) && authSchemes[string(toLowerASCII(buf[:0], s[vs:w]))] {
 			for w < ve && isSpace(s[w]) {
 				w++
 			}
@@ -327,13 +355,21 @@ func findTools(s string) toolSet {
 	return t
 }
 
-// containsFold reports whether s contains sub (lower-case ASCII), ignoring ASCII case.
+// containsFold reports whether s contains sub (lower-case ASCII letters),
+// ignoring ASCII case.
 func containsFold(s, sub string) bool {
 	n := len(sub)
+outer:
 	for i := 0; i+n <= len(s); i++ {
-		if c := s[i] | 0x20; c == sub[0] && strings.EqualFold(s[i:i+n], sub) {
-			return true
+		if s[i]|0x20 != sub[0] {
+			continue
 		}
+		for j := 1; j < n; j++ {
+			if s[i+j]|0x20 != sub[j] {
+				continue outer
+			}
+		}
+		return true
 	}
 	return false
 }

@@ -77,6 +77,9 @@ func Canonicalize(raw string) (string, error) {
 		b.WriteByte('?')
 		b.WriteString(escapeSB(query))
 	}
+	if b.Len() > herd.MaxURLLen {
+		return "", herd.Errorf(herd.EINVALID, "url: longer than %d bytes once canonical", herd.MaxURLLen)
+	}
 	return b.String(), nil
 }
 
@@ -225,6 +228,9 @@ func canonicalHost(h string) (string, string) {
 	h = collapseDots(h)
 	if h == "" {
 		return "", "no host"
+	}
+	if strings.ContainsAny(h, "[]") {
+		return "", "bad host" // brackets only around an IPv6 address
 	}
 	if ip, ok := parseIPv4Loose(h); ok {
 		return ip, ""

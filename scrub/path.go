@@ -65,8 +65,23 @@ func homes(s string, pathMode bool) (string, int) {
 	var names []string
 	last, hits := 0, 0
 	for i := 0; i < len(s); i++ {
+		// Homes start at '/' or '\', or at a drive letter before ':'.
+		k := strings.IndexAny(s[i:], "/\\:")
+		if k < 0 {
+			break
+		}
+		i += k
+		if s[i] == ':' {
+			if i == 0 || i-1 < last {
+				continue
+			}
+			i--
+		}
 		m, ok := homeAt(s, i, last, pathMode)
 		if !ok {
+			if s[i] != '/' && s[i] != '\\' {
+				i++ // past the ':'
+			}
 			continue
 		}
 		if hits == 0 {

@@ -31,7 +31,10 @@ import (
 // hits counts the replacements. Invalid UTF-8 is replaced by U+FFFD.
 func Text(s string) (out string, hits int) { return scrubText(s, false) }
 
-// maxLoop bounds the passes of the local detectors (see scrubText).
+// maxRounds bounds how often the whole pipeline runs on one text (see scrubText).
+const maxRounds = 4
+
+// maxLoop bounds the rounds of the value detectors in URL.
 const maxLoop = 4
 
 func scrubText(s string, pathMode bool) (string, int) {
@@ -39,75 +42,83 @@ func scrubText(s string, pathMode bool) (string, int) {
 		return "", 0
 	}
 	s = sanitize(s)
+	// A placeholder written by one detector can change what another sees (a
+	// new boundary, or a keyword such as gitleaks' "token" followed by '>',
+	// which its generic rule reads as an assignment). So the pipeline runs
+	// again on its own output until it finds nothing more: the output is then
+	// a fixed point, and Text idempotent. A text with no hits costs one round.
+	hits := 0
+	for round := 0; round < maxRounds; round++ {
+		var n int
+		s, n = pipeline(s, pathMode)
+		hits += n
+		if n == 0 {
+			break
+		}
+	}
+	return s, hits
+}
+
+func pipeline(s string, pathMode bool) (string, int) {
 	hits, n := 0, 0
 	s, n = privateKeys(s)
-	hits += n
-	s, n = secrets(s)
 	hits += n
 	var urls []string
 	if !pathMode {
 		s, urls, n = maskURLs(s)
 		hits += n
 	}
-	// The local detectors run until none finds anything more, so that a
-	// placeholder written by one (a new boundary) cannot let another find
-	// something on the next call: that keeps Text idempotent. A second pass
-	// runs only when the first found something.
-	for i := 0; i < maxLoop; i++ {
-		n = 0
-		var k int
-		s, k = assignments(s)
-		n += k
-		if strings.Contains(s, "eyJ") {
-			s, k = replaceAll(s, findJWT, "<secret:jwt>")
-			n += k
-		}
-		if strings.IndexByte(s, '@') >= 0 || strings.Contains(s, "%40") {
-			s, k = replaceAll(s, findEmail, "<email>")
-			n += k
-		}
-		if strings.IndexByte(s, '@') >= 0 && runsLogin(s) {
-			s, k = replaceAll(s, findLoginUser, "<user>")
-			n += k
-		}
-		if strings.Contains(s, "S-1-") {
-			s, k = replaceAll(s, findSID, "<sid>")
-			n += k
-		}
-		digits, dashes, colons, dots := census(s)
-		if dashes >= 4 {
-			s, k = replaceAll(s, findUUID, "<uuid>")
-			n += k
-		}
-		if digits >= 8 {
-			s, k = replaceAll(s, findIBAN, "<iban>")
-			n += k
-			s, k = replaceAll(s, findCard, "<card>")
-			n += k
-		}
-		if colons >= 2 {
-			s, k = replaceAll(s, findIPv6, "<ip>")
-			n += k
-		}
-		if dots >= 3 && digits >= 4 {
-			s, k = replaceAll(s, findIPv4, "<ip>")
-			n += k
-		}
-		if colons >= 5 || dashes >= 5 {
-			s, k = replaceAll(s, findMAC, "<mac>")
-			n += k
-		}
-		if digits >= 8 {
-			s, k = replaceAll(s, findPhone, "<phone>")
-			n += k
-		}
-		s, k = homes(s, pathMode)
-		n += k
+	// Credentials named as such go first: that leaves gitleaks' costliest
+	// rule (generic-api-key) nothing to look at in most texts that hold one.
+	s, n = assignments(s)
+	hits += n
+	s, n = secrets(s)
+	hits += n
+	if strings.Contains(s, "eyJ") {
+		s, n = replaceAll(s, findJWT, "<secret:jwt>")
 		hits += n
-		if n == 0 {
-			break
+	}
+	if strings.IndexByte(s, '@') >= 0 || strings.Contains(s, "%40") {
+		s, n = replaceAll(s, findEmail, "<email>")
+		hits += n
+		if strings.IndexByte(s, '@') >= 0 && runsLogin(s) {
+			s, n = replaceAll(s, findLoginUser, "<user>")
+			hits += n
 		}
 	}
+	if strings.Contains(s, "S-1-") {
+		s, n = replaceAll(s, findSID, "<sid>")
+		hits += n
+	}
+	digits, dashes, colons, dots := census(s)
+	if dashes >= 4 {
+		s, n = replaceAll(s, findUUID, "<uuid>")
+		hits += n
+	}
+	if digits >= 8 {
+		s, n = replaceAll(s, findIBAN, "<iban>")
+		hits += n
+		s, n = replaceAll(s, findCard, "<card>")
+		hits += n
+	}
+	if colons >= 2 {
+		s, n = replaceAll(s, findIPv6, "<ip>")
+		hits += n
+	}
+	if dots >= 3 && digits >= 4 {
+		s, n = replaceAll(s, findIPv4, "<ip>")
+		hits += n
+	}
+	if colons >= 5 || dashes >= 5 {
+		s, n = replaceAll(s, findMAC, "<mac>")
+		hits += n
+	}
+	if digits >= 8 {
+		s, n = replaceAll(s, findPhone, "<phone>")
+		hits += n
+	}
+	s, n = homes(s, pathMode)
+	hits += n
 	if urls != nil {
 		s = unmaskURLs(s, urls)
 	}

@@ -1,6 +1,7 @@
 package scrub
 
 import (
+	"bytes"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -37,7 +38,8 @@ const maxNesting = 3
 // Surviving parameters keep their order and their encoding. Scheme and host
 // are lower-cased; an internationalized host becomes punycode. Only web URLs
 // (http, https, ws, wss, ftp) with a host are accepted; anything else, or
-// anything net/url cannot parse, is dropped (ok=false).
+// anything net/url cannot parse, or a host name with six or more digits in a
+// row, is dropped (ok=false).
 func URL(raw string) (out string, hits int, ok bool) { return scrubURL(raw, 0) }
 
 var webSchemes = map[string]bool{"http": true, "https": true, "ws": true, "wss": true, "ftp": true}
@@ -117,7 +119,9 @@ func urlHost(u *url.URL) (string, bool) {
 		}
 	} else if strings.HasPrefix(u.Host, "[") {
 		return "", false
-	} else if d, err := herd.NormalizeDomain(name); err == nil {
+	} else if d, ok := plainDomain(name); ok {
+		host = d
+	} else if d, err := herd.NormalizeDomain(name); err == nil && !numericLabel(d) {
 		host = d
 	} else {
 		return "", false
@@ -126,6 +130,52 @@ func urlHost(u *url.URL) (string, bool) {
 		host += ":" + p
 	}
 	return host, true
+}
+
+// plainDomain lower-cases the common host name that needs no IDNA
+// processing: ASCII letters, digits, '-' and '_' in labels of 1 to 63
+// bytes, no "--" (punycode), no digit run of six or more. Anything else goes
+// through herd.NormalizeDomain.
+func plainDomain(name string) (string, bool) {
+	if name == "" || len(name) > 253 || strings.Contains(name, "--") || numericLabel(name) {
+		return "", false
+	}
+	label, upper := 0, false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return "", false
+			}
+			label = 0
+			continue
+		case isUpper(c):
+			upper = true
+		case isLower(c) || isDigit(c) || c == '-' || c == '_':
+		default:
+			return "", false
+		}
+		if label++; label > 63 {
+			return "", false
+		}
+	}
+	if label == 0 {
+		return "", false
+	}
+	if upper {
+		return strings.ToLower(name), true
+	}
+	return name, true
+}
+
+// numericLabel reports whether a domain holds a run of six or more digits:
+// such host names carry account, customer or card numbers
+// (u1234567.ct.sendgrid.net) more often than anything else. A host cannot
+// be partly replaced, so the URL is dropped.
+func numericLabel(d string) bool {
+	st, _ := findDigitRun(d, 0)
+	return st >= 0
 }
 
 // writePath writes the path with the identifiers in its segments replaced.
@@ -365,23 +415,31 @@ func sensitiveParam(key string) bool {
 	if classify(key) != kindNone {
 		return true // everything Text replaces by name
 	}
-	var buf [64]byte
-	lower := key
-	if len(key) <= len(buf) {
-		lower = string(toLowerASCII(buf[:0], key))
-	} else {
-		lower = strings.ToLower(key)
+	var w nameWords
+	if !w.split(key) {
+		// Too long to split without allocating: rare, so take the slow way.
+		lower := strings.ToLower(key)
+		for _, p := range sensitiveParts {
+			if strings.Contains(lower, p) {
+				return true
+			}
+		}
+		for _, f := range strings.FieldsFunc(lower, func(r rune) bool { return r > 0x7f || !isAlnum(byte(r)) }) {
+			if sensitiveWords[f] {
+				return true
+			}
+		}
+		return false
 	}
 	for _, p := range sensitiveParts {
-		if strings.Contains(lower, p) {
+		if bytes.Contains(w.lower, []byte(p)) {
 			return true
 		}
 	}
-	words := splitWords(key)
-	for _, w := range words {
-		if sensitiveWords[w] {
+	for i := 0; i < w.n; i++ {
+		if sensitiveWords[string(w.word(i))] {
 			return true
 		}
 	}
-	return len(words) > 1 && sensitiveWords[strings.Join(words, "")]
+	return w.n > 1 && sensitiveWords[string(w.joined())]
 }

@@ -213,9 +213,15 @@ func (s *Store) RecordSent(b Sent, keep int) error {
 		if err := bk.Put(seqKey(seq), v); err != nil {
 			return err
 		}
-		for bk.Stats().KeyN > keep {
-			k, _ := bk.Cursor().First()
-			if err := bk.Delete(k); err != nil {
+		// Count afresh (bucket statistics lag inside a write transaction),
+		// then drop the oldest beyond keep.
+		var keys [][]byte
+		c := bk.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for i := 0; i < len(keys)-keep; i++ {
+			if err := bk.Delete(keys[i]); err != nil {
 				return err
 			}
 		}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +13,9 @@ import (
 	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/inventory"
+	"github.com/herdsec/herd/scrub"
 	"github.com/herdsec/herd/sigdb"
 )
 
@@ -227,5 +232,84 @@ func TestProcCPU(t *testing.T) {
 	}
 	if after, _ := procCPU("self"); after <= before {
 		t.Fatalf("CPU time did not grow: %v then %v", before, after)
+	}
+}
+
+// TestTelemetryMix checks the ingest benchmark's batches: the same bytes on
+// every generation, accepted by the cloud's real decoding, every event id
+// distinct across sends, the intended mix of types, and every event
+// storable by the cloud's cleaning with the personal data the mix plants
+// removed, so that the load runs measure storing and not rejections.
+func TestTelemetryMix(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ip := fullPlan().Ingest
+	a, err := mixBatches(ip.Templates, ip.BatchSize, ip.Devices, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := mixBatches(ip.Templates, ip.BatchSize, ip.Devices, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("two generations of the mix differ")
+	}
+	// Planted by the generator; the cloud's second pass must remove them.
+	// (AWS access key ids are not listed: gitleaks skips those of low
+	// entropy, as some random ones are.)
+	planted := []string{"ghp_", "hunter2", "s3cr3t", "S3cretPass", "Winter2026", "/home/", "%40",
+		"@example.com", "@contoso.com", "@gmail.com", "@acme-corp.example", "@mail.example.org",
+		"10.1.", "192.168.", "203.0.113.", "utm_", "fbclid", "gclid", "sessionid", "session=", "token=", "state=", "login_hint", "authuser", "#"}
+	planted = append(planted, mixUsers...)
+	ids := map[string]bool{}
+	var hits int
+	for seq := int64(0); seq < int64(2*len(a)); seq++ {
+		tmpl := &a[seq%int64(len(a))]
+		body := tmpl.body(seq)
+		req, err := httpapi.DecodeTelemetry(bytes.NewReader(body), now)
+		if err != nil {
+			t.Fatalf("batch %d: DecodeTelemetry: %v", seq, err)
+		}
+		if req.Device != tmpl.Device || len(req.Events) != ip.BatchSize {
+			t.Fatalf("batch %d: device %q, %d events; want %q, %d", seq, req.Device, len(req.Events), tmpl.Device, ip.BatchSize)
+		}
+		types := map[string]int{}
+		for k, ev := range req.Events {
+			if want := fmt.Sprintf("%s%0*d", mixEventIDPrefix, mixEventIDDigits, seq*int64(ip.BatchSize)+int64(k)); ev.ID != want {
+				t.Fatalf("batch %d event %d: id %q, want %q", seq, k, ev.ID, want)
+			}
+			if ids[ev.ID] {
+				t.Fatalf("batch %d event %d: id %q repeats", seq, k, ev.ID)
+			}
+			ids[ev.ID] = true
+			types[ev.Type]++
+			if seq >= int64(len(a)) {
+				continue // the second round repeats the payloads of the first
+			}
+			et, ok := inventory.Get(ev.Type)
+			if !ok || et.Category != ev.Category {
+				t.Fatalf("batch %d event %d: type %q category %q not in the inventory", seq, k, ev.Type, ev.Category)
+			}
+			c, err := et.Clean(ev.Payload, scrub.Inventory{})
+			if err != nil || len(c.Dropped) > 0 {
+				t.Fatalf("batch %d event %d: Clean: %v, dropped %v\n%s", seq, k, err, c.Dropped, ev.Payload)
+			}
+			hits += c.Hits
+			for _, p := range planted {
+				if bytes.Contains(c.Payload, []byte(p)) {
+					t.Errorf("batch %d event %d: %q survives cleaning: %s", seq, k, p, c.Payload)
+				}
+			}
+		}
+		if want := map[string]int{"process.start": 40, "url.check": 30, "threat.detected": 30}; !reflect.DeepEqual(types, want) {
+			t.Fatalf("batch %d: types %v, want %v", seq, types, want)
+		}
+	}
+	if hits < len(a)*ip.BatchSize {
+		t.Errorf("%d scrubber hits in %d events: the mix plants too little for the second pass", hits, len(a)*ip.BatchSize)
+	}
+	// Sending must not change the template.
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("body changed its template")
 	}
 }

@@ -1,6 +1,7 @@
 // Command herdbench measures the figures in BENCHMARKS.md: verdict lookups
-// over HTTP against a real herdd, and herd scan against sha256sum and
-// clamscan on a generated corpus. It prints a table and writes
+// over HTTP against a real herdd, telemetry ingest over HTTP against the
+// JetStream ceiling and the scrubbing cost per core, and herd scan against
+// sha256sum and clamscan on a generated corpus. It prints a table and writes
 // results.json; see Usage for the flags.
 package main
 
@@ -40,7 +41,7 @@ func main() {
 type Main struct {
 	Out   string // where binaries, data, the corpus and results.json go
 	Quick bool   // a smoke test: everything small and short
-	Only  string // "", "lookup" or "scan"
+	Only  string // "", "lookup", "ingest" or "scan"
 	// Serve204 is the hidden child mode: serve 204 No Content at this
 	// address. The load generator measures it as the ceiling of net/http.
 	Serve204 string
@@ -60,10 +61,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fl.SetOutput(m.Stderr)
 	fl.StringVar(&m.Out, "out", m.Out, "output `dir`: binaries, herdd data, corpus, results.json")
 	fl.BoolVar(&m.Quick, "quick", false, "smoke test: small corpus and database, 1 s load runs")
-	fl.StringVar(&m.Only, "only", "", "run only the `part` lookup or scan")
+	fl.StringVar(&m.Only, "only", "", "run only the `part` lookup, ingest or scan")
 	fl.StringVar(&m.Serve204, "serve-204", "", "") // hidden: the ceiling server's child mode
 	fl.Usage = func() {
-		fmt.Fprintln(fl.Output(), "Usage: herdbench [-out DIR] [-quick] [-only lookup|scan]\n\nMeasures lookups over HTTP and herd scan; prints a table and writes DIR/results.json.")
+		fmt.Fprintln(fl.Output(), "Usage: herdbench [-out DIR] [-quick] [-only lookup|ingest|scan]\n\nMeasures lookups and telemetry ingest over HTTP, and herd scan; prints a table and writes DIR/results.json.")
 		fl.VisitAll(func(f *flag.Flag) {
 			if f.Usage != "" {
 				name, usage := flag.UnquoteUsage(f)
@@ -78,9 +79,9 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("unexpected argument %q", fl.Arg(0))
 	}
 	switch m.Only {
-	case "", "lookup", "scan":
+	case "", "lookup", "ingest", "scan":
 	default:
-		return fmt.Errorf("-only %q: want lookup or scan", m.Only)
+		return fmt.Errorf("-only %q: want lookup, ingest or scan", m.Only)
 	}
 	return nil
 }
@@ -111,12 +112,17 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.Only != "scan" {
+	if m.Only == "" || m.Only == "lookup" {
 		if res.Lookup, err = runLookup(ctx, p, out, bin, logf); err != nil {
 			return fmt.Errorf("lookup: %w", err)
 		}
 	}
-	if m.Only != "lookup" {
+	if m.Only == "" || m.Only == "ingest" {
+		if res.Ingest, err = runIngest(ctx, p, out, bin, logf); err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+	}
+	if m.Only == "" || m.Only == "scan" {
 		if res.Scan, err = runScan(ctx, p, out, bin, logf); err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}

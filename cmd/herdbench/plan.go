@@ -21,6 +21,20 @@ type Plan struct {
 	MaxPerRun  int64         // requests of one closed-loop run, whatever its duration
 	BatchSize  int           // objects per batch lookup
 	KnownEvery int           // one object in KnownEvery has a verdict in herdd
+
+	Ingest IngestPlan
+}
+
+// IngestPlan sizes the telemetry ingest part. Its load runs last
+// Plan.Duration after Plan.Warmup, like the lookup runs.
+type IngestPlan struct {
+	Devices    int           // consent records sent, one per device; batches cycle through them
+	BatchSize  int           // events per POST /v1/telemetry and per Append
+	Templates  int           // distinct pre-encoded batches, cycled (event ids are patched per send)
+	Workers    []int         // concurrencies tried, over HTTP and against JetStream
+	MaxBatches int64         // batches of one run (warmups included), whatever its duration
+	ScrubTime  time.Duration // of the in-process scrub run
+	ScrubMax   int64         // events of the scrub run, whatever its duration
 }
 
 func fullPlan() Plan {
@@ -40,6 +54,15 @@ func fullPlan() Plan {
 		MaxPerRun:  5_000_000,
 		BatchSize:  1000,
 		KnownEvery: 10,
+		Ingest: IngestPlan{
+			Devices:    16,
+			BatchSize:  100,
+			Templates:  64,
+			Workers:    []int{2, 4},
+			MaxBatches: 20_000, // 2M events: 400,000 events/s for 5 s
+			ScrubTime:  3 * time.Second,
+			ScrubMax:   10_000_000,
+		},
 	}
 }
 
@@ -56,5 +79,7 @@ func quickPlan() Plan {
 	p.Duration = time.Second
 	p.Warmup = 200 * time.Millisecond
 	p.MaxPerRun = 1_000_000
+	p.Ingest.MaxBatches = 4_000
+	p.Ingest.ScrubTime = time.Second
 	return p
 }

@@ -18,6 +18,7 @@ type Results struct {
 	Machine    Machine        `json:"machine"`
 	LoadAvgEnd string         `json:"load_avg_end"`
 	Lookup     *LookupResults `json:"lookup,omitempty"`
+	Ingest     *IngestResults `json:"ingest,omitempty"`
 	Scan       *ScanResults   `json:"scan,omitempty"`
 	Goals      []Goal         `json:"goals"`
 }
@@ -37,6 +38,8 @@ const (
 	goalSingleRate  = 10_000  // req/s
 	goalDBLoad      = 0.5     // s for 1M signatures
 	goalBytesPerSig = 64
+	goalIngest      = 50_000  // events/s stored, over HTTP
+	goalScrub       = 100_000 // events/s of the scrub mix on one core
 )
 
 // evaluate checks the results against the goals.
@@ -57,6 +60,9 @@ func evaluate(r *Results) []Goal {
 			Got:  fmt.Sprintf("p99 %.2f ms at %s req/s, %d errors, %d not sent", o.Latency.P99, thousands(o.RPS), o.Errors, o.NotSent),
 			Met:  o.TargetRPS >= goalSingleRate && o.RPS >= 0.99*o.TargetRPS && o.Errors == 0 && o.NotSent == 0 && o.Latency.P99 <= goalSingleP99,
 		})
+	}
+	if in := r.Ingest; in != nil {
+		gs = append(gs, ingestGoals(in)...)
 	}
 	if s := r.Scan; s != nil {
 		// The goals are stated for 1M signatures; a quick run's smaller
@@ -94,6 +100,9 @@ func printReport(w io.Writer, r *Results) {
 	fmt.Fprintf(w, "load avg: %s at start, %s at end (1/5/15 min)\n", m.LoadAvg, r.LoadAvgEnd)
 	if r.Lookup != nil {
 		printLookup(w, r.Lookup)
+	}
+	if r.Ingest != nil {
+		printIngest(w, r.Ingest)
 	}
 	if r.Scan != nil {
 		printScan(w, r.Scan)
