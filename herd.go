@@ -100,8 +100,8 @@ type ReputationService interface {
 
 // VerdictStore is the durable, replicated home of verdicts.
 type VerdictStore interface {
-	// Put stores r as the current verdict of r.Object and returns the
-	// change's sequence number.
+	// Put stores r as the current verdict of r.Object (already normalized
+	// by the caller) and returns the change's sequence number.
 	Put(ctx context.Context, r Record) (uint64, error)
 	// Get returns the stored record of obj, or ENOTFOUND.
 	Get(ctx context.Context, obj Object) (Record, error)

@@ -12,6 +12,7 @@ import (
 	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/ingest"
 	"github.com/herdsec/herd/inventory"
+	"github.com/herdsec/herd/scrub"
 	"io"
 	"log/slog"
 	"net/http"
@@ -196,7 +197,7 @@ func ValidateLookup(req LookupRequest) ([]herd.Object, error) {
 	objs := make([]herd.Object, len(req.Objects))
 	var problems []herd.Problem
 	for i, o := range req.Objects {
-		n, err := o.Normalize()
+		n, err := normalize(o)
 		if err != nil {
 			field := "value"
 			if !kindKnown(o.Kind) {
@@ -211,6 +212,26 @@ func ValidateLookup(req LookupRequest) ([]herd.Object, error) {
 		return nil, &herd.Error{Code: herd.EINVALID, Message: fmt.Sprintf("objects: %d of %d invalid", len(problems), len(objs)), Problems: clipProblems(problems)}
 	}
 	return objs, nil
+}
+
+// normalize returns an object's canonical form. URLs are canonicalized as
+// Google Safe Browsing specifies, so that every spelling of one address
+// finds the same verdict, whether it is looked up or set.
+func normalize(o herd.Object) (herd.Object, error) {
+	n, err := o.Normalize() // strict first: a URL with a space is an error, not guessed at
+	if err != nil || n.Kind != herd.KindURL {
+		return n, err
+	}
+	c, err := scrub.Canonicalize(n.Value)
+	if err != nil {
+		return o, herd.Errorf(herd.EINVALID, "url %q: %v", clip(o.Value), err)
+	}
+	// The canonical form is kept as Canonicalize made it; it must still be
+	// a valid URL object.
+	if _, err := (herd.Object{Kind: herd.KindURL, Value: c}).Normalize(); err != nil {
+		return o, err
+	}
+	return herd.Object{Kind: herd.KindURL, Value: c}, nil
 }
 
 func kindKnown(k herd.Kind) bool {
@@ -489,7 +510,7 @@ func ValidateVerdicts(req SetVerdictsRequest, now time.Time) ([]herd.Record, err
 	recs := make([]herd.Record, 0, len(req.Verdicts))
 	var problems []herd.Problem
 	for i, v := range req.Verdicts {
-		obj, err := herd.Object{Kind: v.Kind, Value: v.Value}.Normalize()
+		obj, err := normalize(herd.Object{Kind: v.Kind, Value: v.Value})
 		if err != nil {
 			field := "value"
 			if !kindKnown(v.Kind) {
@@ -526,6 +547,9 @@ func ValidateVerdicts(req SetVerdictsRequest, now time.Time) ([]herd.Record, err
 
 func (s *Server) handleGetVerdict(w http.ResponseWriter, r *http.Request) {
 	obj, err := herd.ParseObject(r.URL.Query().Get("object"))
+	if err == nil {
+		obj, err = normalize(obj)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -214,4 +215,32 @@ func total(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// BenchmarkIngest100 measures the pipeline in-process (inventory, consent,
+// second scrub pass, pseudonyms, JetStream append with acks) for batches of
+// 100 events of a realistic mix, without HTTP.
+func BenchmarkIngest100(b *testing.B) {
+	f := MustOpenPipeline(b)
+	f.consent(b, "dev-b", full(b))
+	mix := []herd.Event{
+		ev("", "process.start", herd.CategoryOSEvents, `{"image_sha256":"3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7","image_path":"/usr/bin/curl","parent_path":"/usr/bin/bash","command_line":"curl -s https://updates.example.com/v2/check?channel=stable -o /tmp/u.json"}`),
+		ev("", "url.check", herd.CategoryWeb, `{"url":"https://shop.example.com/cart?item=42&utm_source=mail&session=9f8e7d6c5b4a39281706f5e4d3c2b1a0","verdict":"unknown"}`),
+		ev("", "threat.detected", herd.CategoryThreats, `{"sha256":"`+herd.EICARSHA256+`","threat_name":"EICAR-Test-File","method":"signature","action":"reported","path":"/home/alice/Downloads/eicar.com"}`),
+	}
+	batch := make([]herd.Event, 100)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for i := range batch {
+			batch[i] = mix[i%len(mix)]
+			batch[i].ID = fmt.Sprintf("b%d", n)
+			n++
+		}
+		res, err := f.p.Ingest(context.Background(), herd.TelemetryBatch{Device: "dev-b", Events: batch})
+		if err != nil || res.Stored != len(batch) {
+			b.Fatalf("%+v, %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }

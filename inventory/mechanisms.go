@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -53,12 +52,10 @@ type Placeholder struct {
 // PathPlaceholders are applied by the path rule (and to paths inside free
 // text).
 var PathPlaceholders = []Placeholder{
-	{"<user>", `a user name: the folder under /home, /var/home, /Users, C:\Users, C:\Documents and Settings, /media and /run/media, and any local account name elsewhere in the path`},
-	{"<uid>", "a numeric user id in /run/user/N"},
-	{"<sid>", `a Windows security identifier (S-1-5-21-…), such as the one in $Recycle.Bin`},
-	{"<volume>", "the label of a removable volume under /media/<user>/ or /Volumes/"},
-	{"<host>", `the device's host name, and the server in a network path (\\server\share)`},
-	{"<share>", `the share name in a network path`},
+	{"~", "the home folder: /home/NAME, /Users/NAME, /root"},
+	{"%USERPROFILE%", `the Windows profile folder: C:\Users\NAME (any drive, either slash)`},
+	{"<user>", "the user name taken from the home folder, wherever else it appears in the path (names of 3 characters or more)"},
+	{"<email>, <secret:…>", "e-mail addresses and secrets in a folder or file name, as in free text"},
 }
 
 // Detector is one kind of personal or secret data that the text rule finds
@@ -73,18 +70,18 @@ type Detector struct {
 // rules run the ones that apply to a single segment (e-mail, number, token,
 // secret) on each path segment too.
 var TextDetectors = []Detector{
-	{"secret", "credentials: the value after password=, passwd=, pwd=, token=, secret=, apikey=, api_key=, --password, -p, /p:, Authorization: headers, private key blocks, and known API key formats", "<secret>"},
+	{"secret", "secrets: gitleaks' rule set (222 rules; the rule id is kept), the values of password, token, secret and key flags and key=value pairs, Authorization and Cookie headers, private key blocks, JWTs, credentials in connection strings", "<secret:RULE>"},
 	{"url", "URLs: rewritten in place by the URL rule", "(the URL rule's output)"},
+	{"path", "home folders and user names in paths: rewritten in place by the path rule", "(the path rule's output)"},
 	{"email", "e-mail addresses", "<email>"},
-	{"path", "file paths: rewritten in place by the path rule", "(the path rule's output)"},
-	{"ip", "IPv4 and IPv6 addresses: truncated in place by the IP rule", "203.0.113.0/24, 2001:db8:1::/48"},
+	{"user", "user names in ssh and scp targets (user@host)", "<user>"},
+	{"ip", "IPv4 and IPv6 addresses (loopback and unspecified addresses are kept)", "<ip>"},
 	{"mac", "hardware (MAC) addresses", "<mac>"},
 	{"card", "payment card numbers: 13 to 19 digits that pass the Luhn check", "<card>"},
-	{"iban", "bank account numbers (IBAN)", "<iban>"},
-	{"phone", "telephone numbers: an optional +, then 7 or more digits with spaces, dots, dashes or brackets", "<phone>"},
-	{"token", "tokens: UUIDs, and runs of " + strconv.Itoa(TokenMinLen) + " or more letters and digits that mix both (session ids, keys)", "<token>"},
-	{"number", "runs of " + strconv.Itoa(NumberMinDigits) + " or more digits (account, customer and identity numbers)", "<number>"},
-	{"account", "local account names and the device's host name (on the agent, which knows them)", "<user>, <host>"},
+	{"iban", "bank account numbers (IBAN) that pass the mod-97 check", "<iban>"},
+	{"phone", "telephone numbers: international (+ or 00), North American (3-3-4) and national numbers starting with 0", "<phone>"},
+	{"uuid", "UUIDs (device, installation and account ids)", "<uuid>"},
+	{"sid", "Windows security identifiers (S-1-5-21-…)", "<sid>"},
 }
 
 // Derived is something the cloud itself records with each stored event,
@@ -138,14 +135,15 @@ func Mechanisms() []Mechanism {
 			Parameters:  []Parameter{{"accepted", "SHA-256 (64 hex digits), SHA-1 (40), MD5 (32); lower-cased"}},
 		},
 		{Name: "URLs", Rule: RuleURL,
-			Description: "An address keeps what tells a site apart (scheme, host, port, path) and loses what tells a person apart.",
+			Description: "An address keeps what tells a site apart (scheme, host, port, path) and loses what tells a person apart. A URL that does not parse is dropped.",
 			Parameters: []Parameter{
-				{"schemes kept", strings.Join(URLSchemes, ", ") + " (a URL with any other scheme is dropped)"},
 				{"user name and password", "removed"},
 				{"fragment (#…)", "removed"},
-				{"query", "removed, except the keys " + strings.Join(URLQueryKeys, ", ") + ", whose values are kept only up to " + strconv.Itoa(URLQueryValueMax) + " bytes and when no detector finds anything in them"},
-				{"path segments", "e-mail addresses, numbers, tokens and secrets replaced as in free text"},
-				{"local hosts", "private, loopback and link-local addresses, single-label names and names ending in " + strings.Join(LocalHostSuffixes, ", ") + " replaced by <local-host>"},
+				{"query parameters removed by name", "sessions, tokens, keys, signatures, passwords, codes and states, e-mail addresses, user and account ids, search terms"},
+				{"query parameters removed by value", "JWTs, e-mail addresses, runs of 6 or more digits, UUIDs, long high-entropy strings"},
+				{"tracking parameters", "removed (utm_*, fbclid, gclid, dclid, msclkid, mc_eid, igshid, yclid, _ga…); the other parameters are kept, in order"},
+				{"path segments", "e-mail addresses, UUIDs and runs of 6 or more digits replaced by <email>, <uuid>, <number>"},
+				{"for lookups", "verdict lookups use Google Safe Browsing's canonical form instead (unescaped, dots and case normalized, IP forms, IDN, no fragment, no port)"},
 			},
 		},
 		{Name: "Paths", Rule: RulePath,

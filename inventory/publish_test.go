@@ -50,7 +50,7 @@ func TestMarkdown(t *testing.T) {
 		"| Wi-Fi (`wifi`) | on | off | off |",
 		"| Threats detected (`threats`) | on | on | off |",
 		"| `<user>` |",
-		"| query | removed, except the keys hl, lang, locale, page, format,",
+		"| tracking parameters | removed (utm_*, fbclid,",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("PRIVACY.md lacks %q", want)

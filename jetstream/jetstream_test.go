@@ -70,7 +70,7 @@ func TestVerdictStore(t *testing.T) {
 		if _, err := vs.Put(ctx, herd.Record{Object: url, Verdict: herd.VerdictMalicious, Source: herd.SourceOperator}); herd.ErrorCode(err) != herd.EINVALID {
 			t.Fatalf("Put of a URL with a space: err = %v, want EINVALID", err)
 		}
-		url.Value = "HTTP://Example.COM/a/b?x=1"
+		url.Value = "http://example.com/a/b?x=1"
 		seq1, err := vs.Put(ctx, herd.Record{Object: url, Verdict: herd.VerdictMalicious, Threat: "Phish.A", Source: herd.SourceOperator})
 		if err != nil {
 			t.Fatal(err)

@@ -73,12 +73,12 @@ func (s *VerdictStore) Delete(ctx context.Context, obj herd.Object) error {
 }
 
 // Put stores r as the current verdict of its object.
+//
+// The object is stored as given: callers normalize it first (the API
+// canonicalizes URLs as Safe Browsing does, which Object.Normalize alone
+// would not reproduce).
 func (s *VerdictStore) Put(ctx context.Context, r herd.Record) (uint64, error) {
-	obj, err := r.Object.Normalize()
-	if err != nil {
-		return 0, err
-	}
-	r.Object = obj
+	obj := r.Object
 	if err := r.Validate(); err != nil {
 		return 0, err
 	}

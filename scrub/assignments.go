@@ -62,7 +62,7 @@ func classify(name string) kind {
 	if !w.split(name) {
 		return kindNone
 	}
-	switch string(w.lower) {
+	switch string(w.lower()) {
 	case "authorization", "proxy-authorization":
 		return kindAuthorization
 	case "cookie", "set-cookie":
@@ -91,10 +91,10 @@ func classify(name string) kind {
 // '_', '.' (any byte but a letter or digit), and where camelCase starts a new
 // word ("accessToken" → access, token; "APIKey" → api, key), without allocating.
 type nameWords struct {
-	buf   [64]byte
-	lower []byte     // the name, lower-cased
-	cat   [64]byte   // the words run together
-	start [32]uint8  // word i is lower[start[i]:end[i]]
+	buf   [64]byte // the name, lower-cased: buf[:nlow]
+	nlow  int
+	cat   [64]byte  // the words run together
+	start [32]uint8 // word i is buf[start[i]:end[i]]
 	end   [32]uint8
 	n     int
 }
@@ -104,7 +104,7 @@ func (w *nameWords) split(name string) bool {
 	if name == "" || len(name) > len(w.buf) {
 		return false
 	}
-	w.lower = toLowerASCII(w.buf[:0], name)
+	w.nlow = len(toLowerASCII(w.buf[:0], name))
 	w.n = 0
 	st := 0
 	flush := func(e int) {
@@ -133,7 +133,9 @@ func (w *nameWords) split(name string) bool {
 	return w.n > 0
 }
 
-func (w *nameWords) word(i int) []byte { return w.lower[w.start[i]:w.end[i]] }
+func (w *nameWords) lower() []byte { return w.buf[:w.nlow] }
+
+func (w *nameWords) word(i int) []byte { return w.buf[w.start[i]:w.end[i]] }
 
 // joined returns the words run together ("AWS_ACCESS_KEY_ID" → awsaccesskeyid).
 func (w *nameWords) joined() []byte {
@@ -198,7 +200,7 @@ var authSchemes = map[string]bool{
 
 // assignments replaces the values of password-ish and user-ish names and flags.
 func assignments(s string) (string, int) {
-	if strings.IndexAny(s, "=:-Bb") < 0 {
+	if !strings.ContainsAny(s, "=:-Bb") {
 		return s, 0
 	}
 	var b strings.Builder

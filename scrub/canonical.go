@@ -69,7 +69,7 @@ func Canonicalize(raw string) (string, error) {
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 16)
-	b.WriteString(strings.ToLower(scheme))
+	b.WriteString(strings.ToLower(scheme)) // ASCII by splitScheme
 	b.WriteString("://")
 	b.WriteString(host)
 	b.WriteString(escapeSB(canonicalPath(path)))
@@ -235,7 +235,7 @@ func canonicalHost(h string) (string, string) {
 	if ip, ok := parseIPv4Loose(h); ok {
 		return ip, ""
 	}
-	return escapeSB(strings.ToLower(h)), ""
+	return escapeSB(string(toLowerASCII(make([]byte, 0, len(h)), h))), ""
 }
 
 func allDigits(s string) bool {

@@ -53,13 +53,15 @@ func before(s string, i, from int) byte {
 	return s[i-1]
 }
 
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-func isUpper(c byte) bool { return 'A' <= c && c <= 'Z' }
-func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
-func isAlpha(c byte) bool { return isUpper(c) || isLower(c) }
-func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
-func isHexByte(c byte) bool   { return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isDigit(c byte) bool   { return '0' <= c && c <= '9' }
+func isUpper(c byte) bool   { return 'A' <= c && c <= 'Z' }
+func isLower(c byte) bool   { return 'a' <= c && c <= 'z' }
+func isAlpha(c byte) bool   { return isUpper(c) || isLower(c) }
+func isAlnum(c byte) bool   { return isDigit(c) || isAlpha(c) }
+func isHexByte(c byte) bool { return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // ---- e-mail addresses ---------------------------------------------------
 //
@@ -85,8 +87,8 @@ func findEmail(s string, from int) (int, int) {
 			continue
 		}
 		l := i
-		for l > from && isLocalChar(s[l-1]) {
-			l--
+		for l > from && i-l < 64 && isLocalChar(s[l-1]) {
+			l-- // a local part has at most 64 bytes; the bound keeps this linear
 		}
 		if l == i {
 			continue
@@ -500,7 +502,9 @@ func ibanChecksum(b []byte) bool {
 // shapes are kept: in command lines they are sizes, ports, counts and
 // timestamps far more often than phones, and dates (01.02.2024) are kept.
 
-func isPhoneSep(c byte) bool { return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' }
+func isPhoneSep(c byte) bool {
+	return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')'
+}
 
 func findPhone(s string, from int) (int, int) {
 	var groups [16]int
@@ -545,7 +549,7 @@ func findPhone(s string, from int) (int, int) {
 			continue
 		}
 		if end < len(s) && (isAlnum(s[end]) || s[end] == '@') {
-			i = j
+			i = j - 1 // s[j] may start a number of its own
 			continue
 		}
 		if ng > len(groups) {
@@ -554,7 +558,7 @@ func findPhone(s string, from int) (int, int) {
 		if isPhone(s[i:end], groups[:ng], digits) {
 			return i, end
 		}
-		i = j
+		i = j - 1
 	}
 	return -1, -1
 }
@@ -760,7 +764,7 @@ func findMAC(s string, from int) (int, int) {
 
 func findLoginUser(s string, from int) (int, int) {
 	for i := from; i < len(s); i++ {
-		if s[i] != '@' || i+1 >= len(s) || !isAlpha(s[i+1]) {
+		if s[i] != '@' || i+1 >= len(s) || !isAlnum(s[i+1]) {
 			continue
 		}
 		l := i

@@ -1,6 +1,7 @@
 package scrub
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -98,6 +99,9 @@ func FuzzURL(f *testing.F) {
 		out2, hits2, ok2 := URL(out)
 		if !ok2 || out2 != out || hits2 != 0 {
 			t.Fatalf("URL not idempotent:\n in  %.300q\n out %.300q\n 2nd %.300q %d %v", s, out, out2, hits2, ok2)
+		}
+		if u, err := url.Parse(out); err != nil || u.User != nil {
+			t.Fatalf("URL(%.300q) = %.300q: kept user information or does not parse (%v)", s, out, err)
 		}
 		if strings.IndexByte(out, '#') >= 0 {
 			t.Fatalf("URL(%.300q) = %.300q: kept a fragment", s, out)

@@ -49,6 +49,19 @@ func nameStop(c byte, pathMode bool) bool {
 	return c < ' ' || c == 0x7f || strings.IndexByte("/\\\"'`:;,|&()<>=*?", c) >= 0
 }
 
+// maxNames bounds the user names looked for elsewhere in one text, which
+// keeps the cost of a text full of home folders linear.
+const maxNames = 8
+
+func containsFoldName(names []string, n string) bool {
+	for _, m := range names {
+		if strings.EqualFold(m, n) {
+			return true
+		}
+	}
+	return false
+}
+
 // homeMatch is one home folder found in a text.
 type homeMatch struct {
 	start, end int    // the span to replace
@@ -65,23 +78,21 @@ func homes(s string, pathMode bool) (string, int) {
 	var names []string
 	last, hits := 0, 0
 	for i := 0; i < len(s); i++ {
-		// Homes start at '/' or '\', or at a drive letter before ':'.
+		// Homes start at '/' or '\\', or at a drive letter before ':'.
 		k := strings.IndexAny(s[i:], "/\\:")
 		if k < 0 {
 			break
 		}
 		i += k
+		at := i
 		if s[i] == ':' {
 			if i == 0 || i-1 < last {
 				continue
 			}
-			i--
+			at = i - 1
 		}
-		m, ok := homeAt(s, i, last, pathMode)
+		m, ok := homeAt(s, at, last, pathMode)
 		if !ok {
-			if s[i] != '/' && s[i] != '\\' {
-				i++ // past the ':'
-			}
 			continue
 		}
 		if hits == 0 {
@@ -92,7 +103,8 @@ func homes(s string, pathMode bool) (string, int) {
 		hits++
 		last = m.end
 		i = m.end - 1
-		if n := m.name; utf8.RuneCountInString(n) >= 3 && !strings.EqualFold(n, "root") {
+		if n := m.name; utf8.RuneCountInString(n) >= 3 && !strings.EqualFold(n, "root") &&
+			len(names) < maxNames && !containsFoldName(names, n) {
 			names = append(names, n)
 		}
 	}

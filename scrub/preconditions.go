@@ -22,12 +22,6 @@ var rulePossible = map[string]func(string) bool{
 	"octopus-deploy-api-key": func(s string) bool {
 		return prefixRun(s, "API-", 26, func(c byte) bool { return isUpper(c) || isDigit(c) }, "")
 	},
-	// (?i)…\bdata:… in both alternatives
-	"kubernetes-secret-yaml": func(s string) bool { return containsFold(s, "data:") },
-	// (?i)…("[a-z0-9=_\-]{8,20}")…
-	"hashicorp-tf-password": func(s string) bool {
-		return prefixRun(s, `"`, 8, func(c byte) bool { return isAlnum(c) || c == '=' || c == '_' || c == '-' }, "")
-	},
 	// \bcurl\b…[ \t\n\r](?:-u|--user)…
 	"curl-auth-user": func(s string) bool { return curlFlag(s, "-u") || curlFlag(s, "--user") },
 	// \bcurl\b…[ \t\n\r](?:-H|--header)(?:=|[ \t]{0,5})["'](?i)(?:Authorization:…|…(?:Key|Token):…)

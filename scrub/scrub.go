@@ -157,7 +157,9 @@ func placeholderAt(s string, i int) int {
 // isPlaceholder reports whether s is exactly one placeholder.
 func isPlaceholder(s string) bool { return s != "" && placeholderAt(s, 0) == len(s) }
 
-func isRuleChar(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' }
+func isRuleChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
 
 func secretPlaceholder(rule string) string {
 	b := make([]byte, 0, len(rule)+9)

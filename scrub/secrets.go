@@ -37,11 +37,14 @@ import (
 //     (log2(11) < 3.5).
 //
 // These checks only drop calls that could not find anything, so what is
-// replaced is exactly what DetectString with the default detector finds. A
-// text that holds none of the 244 keywords costs one Aho–Corasick pass. A
-// text where a rule does run still costs 5–100 µs per rule (Go's regexp
-// engine): with credentials in 2 of 10 command lines that is most of the
-// cost of the benchmark mix.
+// replaced is what DetectString with the default detector finds (rules on
+// file names, which never match a text, are left out; web URLs are scrubbed
+// by URL before and are not shown to gitleaks; FuzzText and
+// TestTextMatchesGitleaks check that gitleaks' whole default detector finds
+// nothing in what Text returns). A text that holds none of the 244 keywords
+// costs one Aho–Corasick pass. A text where a rule does run still costs
+// 5–100 µs per rule (Go's regexp engine): the largest single cost in the
+// benchmark mix.
 //
 // Concurrency. Building the detectors parses the default configuration and
 // compiles ~300 regular expressions (~300 ms), so it is done once, lazily.
@@ -65,6 +68,11 @@ var (
 	scanner     *secretScanner
 )
 
+// Warm builds the secret detectors now (~300 ms, once per process) instead
+// of on the first Text or Path call, so that a long-running agent or server
+// pays it at start-up rather than on an event.
+func Warm() { secretScan() }
+
 // secretScan returns the shared scanner, or nil if gitleaks' default
 // configuration cannot be loaded (then every candidate token is a secret).
 func secretScan() *secretScanner {
@@ -84,8 +92,10 @@ func secretScan() *secretScanner {
 		}
 		for _, id := range ids {
 			r, ok := d.Config.Rules[id]
-			if !ok || r.Regex == nil || r.SkipReport {
-				continue // path-only rules (pkcs12-file) need a file name
+			if !ok || r.Regex == nil || r.SkipReport || r.Path != nil && !r.Path.MatchString("") {
+				// Rules on file names (pkcs12-file, kubernetes-secret-yaml,
+				// hashicorp-tf-password…) never match a text without one.
+				continue
 			}
 			cfg := config.Config{
 				Rules:        map[string]config.Rule{id: r},

@@ -9,14 +9,15 @@ import (
 //
 //   - private key blocks ("-----BEGIN … PRIVATE KEY-----" to its END line, or
 //     to the end of the text if the END line is missing) → <secret:private-key>;
-//   - secrets gitleaks finds (see secrets.go) → <secret:RULE-ID>;
 //   - URLs (scheme://…): web URLs are scrubbed by URL; others, such as
 //     database connection strings (postgres://u:p@h/db), lose their user
 //     information, query and fragment;
 //   - values of password-ish names and flags (password=…, "token": "…",
-//     --password …, --api-key …, Authorization: …, Cookie: …, Bearer …,
-//     mysql -p…, sshpass -p …, curl -u user:pass) → <secret:password>,
-//     <secret:token>, …; values of user-ish names (user=, --user, login=) → <user>;
+//     --password …, --api-key …, AWS_SECRET_ACCESS_KEY=…, Authorization: …,
+//     Cookie: …, Bearer …, mysql -p…, sshpass -p …, curl -u user:pass) →
+//     <secret:password>, <secret:token>, …; values of user-ish names
+//     (user=, --user, login=) → <user>;
+//   - secrets gitleaks finds (see secrets.go) → <secret:RULE-ID>;
 //   - JWTs → <secret:jwt>, e-mail addresses → <email>, the user of
 //     ssh/scp/sftp/rsync logins (alice@host) → <user>, Windows account SIDs
 //     → <sid>, UUIDs → <uuid>, IBANs → <iban>, payment cards → <card>,
@@ -25,8 +26,9 @@ import (
 //     (see Path).
 //
 // UUIDs are replaced: in command lines they name users, devices, sessions and
-// documents more often than anything an analyst needs. Detected URLs are left
-// to URL alone: the later detectors do not look inside them.
+// documents more often than anything an analyst needs. Detected web URLs are
+// left to URL alone: the later detectors do not look inside them, and the
+// user names found in home folders are not looked for in them.
 //
 // hits counts the replacements. Invalid UTF-8 is replaced by U+FFFD.
 func Text(s string) (out string, hits int) { return scrubText(s, false) }

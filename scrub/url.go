@@ -432,7 +432,7 @@ func sensitiveParam(key string) bool {
 		return false
 	}
 	for _, p := range sensitiveParts {
-		if bytes.Contains(w.lower, []byte(p)) {
+		if bytes.Contains(w.lower(), []byte(p)) {
 			return true
 		}
 	}
