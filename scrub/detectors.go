@@ -238,7 +238,11 @@ func findDigitRun(s string, from int) (int, int) {
 // is kept). Dashes, dots and underscores split runs so that slugs such as
 // "report-2024-final" are kept.
 
-func findRandomRun(s string, from int) (int, int) {
+func findRandomRun(s string, from int) (int, int) { return findAlnumRun(s, from, looksRandom) }
+
+// findAlnumRun finds the next maximal run of letters and digits from from on
+// that match accepts.
+func findAlnumRun(s string, from int, match func(string) bool) (int, int) {
 	for i := from; i < len(s); {
 		if !isAlnum(s[i]) {
 			i++
@@ -248,7 +252,7 @@ func findRandomRun(s string, from int) (int, int) {
 		for j < len(s) && isAlnum(s[j]) {
 			j++
 		}
-		if looksRandom(s[i:j]) {
+		if match(s[i:j]) {
 			return i, j
 		}
 		i = j
@@ -257,9 +261,13 @@ func findRandomRun(s string, from int) (int, int) {
 }
 
 func looksRandom(s string) bool {
-	if len(s) < 16 {
-		return false
-	}
+	return len(s) >= 16 && mixedClasses(s) && entropy(s) >= 3.5
+}
+
+// mixedClasses reports whether a run of letters and digits mixes character
+// classes the way keys and tokens do: digits with letters, or upper and
+// lower case switching often (words switch rarely).
+func mixedClasses(s string) bool {
 	var digit, upper, lower bool
 	switches := 0
 	for i := 0; i < len(s); i++ {
@@ -267,12 +275,11 @@ func looksRandom(s string) bool {
 		digit = digit || isDigit(c)
 		upper = upper || isUpper(c)
 		lower = lower || isLower(c)
-		if i > 0 && isUpper(c) != isUpper(s[i-1]) && isAlpha(c) && isAlpha(s[i-1]) {
+		if i > 0 && isAlpha(c) && isAlpha(s[i-1]) && isUpper(c) != isUpper(s[i-1]) {
 			switches++
 		}
 	}
-	mixed := digit && (upper || lower) || upper && lower && switches*4 >= len(s)
-	return mixed && entropy(s) >= 3.5
+	return digit && (upper || lower) || upper && lower && switches*4 >= len(s)
 }
 
 // entropy returns the Shannon entropy of s in bits per byte.

@@ -342,41 +342,8 @@ func distinctRun(s string, i int, in func(byte) bool) int {
 // 16 or more letters and digits that mixes them (or upper and lower case as
 // random text does) with at least 10 distinct characters. Used only when
 // gitleaks cannot be loaded.
-func findSecretCandidate(s string, from int) (int, int) {
-	for i := from; i < len(s); {
-		if !isAlnum(s[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && isAlnum(s[j]) {
-			j++
-		}
-		if secretLike(s[i:j]) {
-			return i, j
-		}
-		i = j
-	}
-	return -1, -1
-}
+func findSecretCandidate(s string, from int) (int, int) { return findAlnumRun(s, from, secretLike) }
 
 func secretLike(t string) bool {
-	if len(t) < 16 {
-		return false
-	}
-	var digit, upper, lower bool
-	switches := 0
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		digit = digit || isDigit(c)
-		upper = upper || isUpper(c)
-		lower = lower || isLower(c)
-		if i > 0 && isAlpha(c) && isAlpha(t[i-1]) && isUpper(c) != isUpper(t[i-1]) {
-			switches++
-		}
-	}
-	if distinctRun(t, 0, isAlnum) < 10 {
-		return false
-	}
-	return digit && (upper || lower) || upper && lower && switches*4 >= len(t)
+	return len(t) >= 16 && distinctRun(t, 0, isAlnum) >= 10 && mixedClasses(t)
 }
