@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,4 +133,25 @@ func logValue(line, key string) (string, bool) {
 	}
 	v, _, _ = strings.Cut(v, " ")
 	return v, v != ""
+}
+
+// startHerdd starts herdd on a fresh data folder out/name and a free
+// loopback port, and returns it with its admin token. The caller stops it.
+func startHerdd(ctx context.Context, herdd, out, name string, logf func(string, ...any)) (*child, string, error) {
+	data := filepath.Join(out, name)
+	if err := os.RemoveAll(data); err != nil {
+		return nil, "", err
+	}
+	logPath := filepath.Join(out, name+".log")
+	logf("starting herdd (log: %s)", logPath)
+	h, err := startChild(ctx, []string{herdd, "--data", data, "--listen", "127.0.0.1:0"}, logPath, "herdd ready")
+	if err != nil {
+		return nil, "", err
+	}
+	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		h.Stop()
+		return nil, "", fmt.Errorf("admin token: %w", err)
+	}
+	return h, strings.TrimSpace(string(token)), nil
 }

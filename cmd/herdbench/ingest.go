@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,27 +287,18 @@ func (t tally) run(target, test string, workers int) IngestRun {
 
 func measureIngestHTTP(ctx context.Context, p Plan, out string, bin Binaries, batches []mixBatch, res *IngestResults, logf func(string, ...any)) error {
 	ip := p.Ingest
-	data := filepath.Join(out, "herdd-ingest-data")
-	if err := os.RemoveAll(data); err != nil {
+	h, token, err := startHerdd(ctx, bin.Herdd, out, "herdd-ingest-data", logf)
+	if err != nil {
 		return err
 	}
 	// The stream grows by hundreds of MB a run: nothing of it is kept.
-	defer os.RemoveAll(data)
-	logf("starting herdd for ingest (log: %s)", filepath.Join(out, "herdd-ingest.log"))
-	h, err := startChild(ctx, []string{bin.Herdd, "--data", data, "--listen", "127.0.0.1:0"}, filepath.Join(out, "herdd-ingest.log"), "herdd ready")
-	if err != nil {
-		return err
-	}
+	defer os.RemoveAll(filepath.Join(out, "herdd-ingest-data"))
 	defer h.Stop()
-	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
-	if err != nil {
-		return fmt.Errorf("admin token: %w", err)
-	}
 	api, err := httpapi.NewClient(h.URL)
 	if err != nil {
 		return err
 	}
-	api.Token = strings.TrimSpace(string(token))
+	api.Token = token
 	logf("sending consent \"full\" for %d devices", ip.Devices)
 	rec, err := consent.FromProfile(consent.ProfileFull, time.Now())
 	if err != nil {

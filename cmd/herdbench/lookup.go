@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/herdsec/herd"
@@ -45,22 +44,13 @@ func runLookup(ctx context.Context, p Plan, out string, bin Binaries, logf func(
 
 func measureHerdd(ctx context.Context, p Plan, out string, bin Binaries, res *LookupResults, logf func(string, ...any)) error {
 	// A fresh store each time, so that every run measures the same state.
-	data := filepath.Join(out, "herdd-data")
-	if err := os.RemoveAll(data); err != nil {
-		return err
-	}
-	logf("starting herdd (log: %s)", filepath.Join(out, "herdd.log"))
-	h, err := startChild(ctx, []string{bin.Herdd, "--data", data, "--listen", "127.0.0.1:0"}, filepath.Join(out, "herdd.log"), "herdd ready")
+	h, token, err := startHerdd(ctx, bin.Herdd, out, "herdd-data", logf)
 	if err != nil {
 		return err
 	}
 	defer h.Stop()
-	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
-	if err != nil {
-		return fmt.Errorf("admin token: %w", err)
-	}
 	logf("seeding %d verdicts", p.Verdicts)
-	known, err := seedVerdicts(ctx, h.URL, strings.TrimSpace(string(token)), p.Verdicts)
+	known, err := seedVerdicts(ctx, h.URL, token, p.Verdicts)
 	if err != nil {
 		return err
 	}
