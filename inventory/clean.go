@@ -85,6 +85,15 @@ func (et *EventType) Clean(payload json.RawMessage, s Scrubber) (Result, error) 
 // split decodes the top-level object: the raw value of each declared field
 // by declaration index, and the names of undeclared ones.
 func (et *EventType) split(payload json.RawMessage) ([]json.RawMessage, []string, error) {
+	if i := skipSpace(payload, 0); i < len(payload) && payload[i] == '{' && json.Valid(payload) {
+		return et.splitValid(payload)
+	}
+	return et.splitDecode(payload)
+}
+
+// splitDecode is split with encoding/json's decoder, whose errors say what
+// is wrong with a payload that is not a valid object.
+func (et *EventType) splitDecode(payload json.RawMessage) ([]json.RawMessage, []string, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, nil, herd.Errorf(herd.EINVALID, "payload: want a JSON object")
@@ -107,7 +116,7 @@ func (et *EventType) split(payload json.RawMessage) ([]json.RawMessage, []string
 			continue
 		}
 		if vals[i] != nil {
-			return nil, nil, herd.Errorf(herd.EINVALID, "field %q: given twice", key)
+			return nil, nil, errGivenTwice(key)
 		}
 		vals[i] = raw
 	}
@@ -118,6 +127,10 @@ func (et *EventType) split(payload json.RawMessage) ([]json.RawMessage, []string
 		return nil, nil, herd.Errorf(herd.EINVALID, "payload: data after the object")
 	}
 	return vals, dropped, nil
+}
+
+func errGivenTwice(name string) error {
+	return herd.Errorf(herd.EINVALID, "field %q: given twice", name)
 }
 
 func (et *EventType) index(name string) int {
@@ -150,10 +163,7 @@ func (f *Field) clean(raw json.RawMessage, s Scrubber) (json.RawMessage, int, []
 		if raw[0] != '[' {
 			return nil, 0, nil, wantGot("a list of strings", raw)
 		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, 0, nil, errors.New("not valid JSON")
-		}
+		items := arrayItems(raw)
 		if f.MaxItems > 0 && len(items) > f.MaxItems {
 			return nil, 0, nil, fmt.Errorf("%d items, more than %d", len(items), f.MaxItems)
 		}
@@ -221,8 +231,8 @@ func (f *Field) decodeString(raw json.RawMessage) (string, error) {
 	var v string
 	if len(raw) >= 2 && raw[len(raw)-1] == '"' && plain(raw[1:len(raw)-1]) {
 		v = string(raw[1 : len(raw)-1]) // the common case: nothing to unescape
-	} else if err := json.Unmarshal(raw, &v); err != nil {
-		return "", errors.New("not valid JSON")
+	} else {
+		v = string(unquote(make([]byte, 0, len(raw)), raw))
 	}
 	if v == "" {
 		if f.Required {
@@ -242,11 +252,11 @@ func (f *Field) decodeString(raw json.RawMessage) (string, error) {
 		return "", fmt.Errorf("%q is not one of %s", clip(v, 32), strings.Join(f.Enum, ", "))
 	}
 	if f.Pattern != "" {
-		re, err := compiled(f.Pattern)
+		m, err := compiled(f.Pattern)
 		if err != nil {
 			return "", fmt.Errorf("bad pattern in the inventory: %v", err)
 		}
-		if !re.MatchString(v) {
+		if !m.MatchString(v) {
 			return "", fmt.Errorf("not in the expected form (%s)", f.Pattern)
 		}
 	}
@@ -272,18 +282,25 @@ func (f *Field) scrub(v string, s Scrubber) (string, int, bool) {
 	return out, hits, true
 }
 
-var patterns sync.Map // pattern source → *regexp.Regexp
+var patterns sync.Map // pattern source → matcher
 
-func compiled(pattern string) (*regexp.Regexp, error) {
-	if re, ok := patterns.Load(pattern); ok {
-		return re.(*regexp.Regexp), nil
+// A matcher tells whether a whole value is in a field's form.
+type matcher interface{ MatchString(string) bool }
+
+func compiled(pattern string) (matcher, error) {
+	if m, ok := patterns.Load(pattern); ok {
+		return m.(matcher), nil
 	}
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return nil, err
 	}
-	patterns.Store(pattern, re)
-	return re, nil
+	var m matcher = re
+	if c := fastPattern(pattern); c != nil {
+		m = c
+	}
+	patterns.Store(pattern, m)
+	return m, nil
 }
 
 func init() {

@@ -313,3 +313,28 @@ func TestTelemetryMix(t *testing.T) {
 		t.Fatal("body changed its template")
 	}
 }
+
+// BenchmarkCleanMix runs the telemetry mix through inventory.Clean with the
+// cloud's scrubber on one goroutine: the per-core scrubbing figure.
+func BenchmarkCleanMix(b *testing.B) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ip := fullPlan().Ingest
+	batches, err := mixBatches(ip.Templates, ip.BatchSize, ip.Devices, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mix, err := decodeMix(batches, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		k := n % len(mix.events)
+		if _, err := mix.types[k].Clean(mix.events[k].Payload, scrub.Inventory{}); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
