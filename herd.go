@@ -142,8 +142,9 @@ type StoredEvent struct {
 	ASN      uint32          `json:"asn,omitempty"`
 	Device   string          `json:"device"` // keyed, rotating pseudonym
 	Payload  json.RawMessage `json:"payload"`
-	// DedupID de-duplicates re-sent events; a keyed hash of the device and
-	// the agent's event id, so no client-chosen string is stored.
+	// DedupID de-duplicates re-sent events: a keyed hash of the device and
+	// the agent's event id. Stores use it to recognise a re-send and keep
+	// no client-chosen string.
 	DedupID string `json:"-"`
 }
 
@@ -182,6 +183,7 @@ type TelemetrySink interface {
 // TelemetryStats describes what the telemetry store holds.
 type TelemetryStats struct {
 	Events   uint64 `json:"events"`
+	Messages uint64 `json:"messages"` // events are stored in groups, several to a message
 	Bytes    uint64 `json:"bytes"`
 	FirstSeq uint64 `json:"first_seq"`
 	LastSeq  uint64 `json:"last_seq"`

@@ -107,7 +107,7 @@ var derived = []Derived{
 	{"type", "Routes the event and applies its retention.",
 		"The event type and its category."},
 	{"event_id", "Stores an event that the agent sends twice only once.",
-		"A keyed hash of the device and the random id the agent chose for the event (never the id itself); a re-send within " + hours(DedupWindow) + " is recognised and not stored again."},
+		"Never stored as sent: the cloud computes a keyed hash of the device and the random id the agent chose, and stores only a hash of those hashes for each group of events it writes together; a batch re-sent within " + hours(DedupWindow) + " is recognised by it and not stored again. Each cloud server also keeps the keyed hashes of the events it stored last in memory (never on disk), to recognise an event re-sent in another batch."},
 }
 
 // Mechanism is one depersonalization mechanism and its parameters.

@@ -37,9 +37,13 @@ type Config struct {
 	SyncAlways   bool
 	// PublishTimeout bounds every asynchronous publish (the client has none).
 	PublishTimeout time.Duration
-	// DedupWindow is how long telemetry event ids are remembered for
-	// de-duplication of re-sent batches.
+	// DedupWindow is how long JetStream remembers the ids of telemetry
+	// messages, to recognise a batch re-sent as it was.
 	DedupWindow time.Duration
+	// DedupMemory is how many telemetry event ids each sink remembers, to
+	// recognise an event re-sent in a different batch (about 36 bytes of
+	// memory each).
+	DedupMemory int
 	// TelemetryMaxAge is how long raw telemetry is kept.
 	TelemetryMaxAge time.Duration
 	// Replicas for streams and buckets on a cluster (1 when embedded).
@@ -54,6 +58,7 @@ func Defaults() Config {
 		SyncInterval:    time.Second,
 		PublishTimeout:  10 * time.Second,
 		DedupWindow:     2 * time.Hour,
+		DedupMemory:     1 << 20,
 		TelemetryMaxAge: 30 * 24 * time.Hour,
 		Replicas:        1,
 	}
@@ -79,6 +84,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	if cfg.DedupWindow <= 0 {
 		cfg.DedupWindow = def.DedupWindow
+	}
+	if cfg.DedupMemory <= 0 {
+		cfg.DedupMemory = def.DedupMemory
 	}
 	if cfg.TelemetryMaxAge <= 0 {
 		cfg.TelemetryMaxAge = def.TelemetryMaxAge

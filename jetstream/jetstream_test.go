@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,13 +200,93 @@ func TestTelemetryDeduplication(t *testing.T) {
 			if e.Category != herd.CategoryThreats || e.Subject != "herd.telemetry.threats.dev1" || !e.Hour.Equal(hour) || e.Country != "SE" {
 				t.Errorf("stored event %+v", e)
 			}
-			ids = append(ids, e.DedupID)
+			ids = append(ids, string(e.Payload))
 			return nil
 		})
-		if err != nil || fmt.Sprint(ids) != "[dev1-a dev1-b dev1-c dev1-d]" {
-			t.Fatalf("stored ids = %v, %v", ids, err)
+		if err != nil || fmt.Sprint(ids) != `[{"n":"a"} {"n":"b"} {"n":"c"} {"n":"d"}]` {
+			t.Fatalf("stored = %v, %v", ids, err)
+		}
+		// An event given twice in one append is stored once.
+		if res, err := tel.Append(ctx, events("e", "e")); err != nil || res != (herd.AppendResult{Stored: 1, Duplicates: 1}) {
+			t.Fatalf("twice in one append = %+v, %v", res, err)
 		}
 	})
+}
+
+// An exact re-send reaching another sink (another herdd replica, or the
+// same one after a restart) is recognised by JetStream, in any order.
+func TestTelemetryResendToAnotherReplica(t *testing.T) {
+	ctx := context.Background()
+	srv := MustOpen(t, jetstream.Config{Dir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20, Listen: "127.0.0.1:0"})
+	a := MustOpen(t, jetstream.Config{URL: srv.ClientURL()}).Telemetry()
+	b := MustOpen(t, jetstream.Config{URL: srv.ClientURL()}).Telemetry()
+	batch := append(events("a", "b", "c"), deviceEvents("dev1", herd.CategoryWeb, "w")...)
+	if res, err := a.Append(ctx, batch); err != nil || res != (herd.AppendResult{Stored: 4}) {
+		t.Fatalf("first Append = %+v, %v", res, err)
+	}
+	resend := append(deviceEvents("dev1", herd.CategoryWeb, "w"), events("c", "a", "b")...)
+	if res, err := b.Append(ctx, resend); err != nil || res != (herd.AppendResult{Duplicates: 4}) {
+		t.Fatalf("re-send to the other replica = %+v, %v; want 4 duplicates", res, err)
+	}
+	if st, err := srv.Telemetry().Stats(ctx); err != nil || st.Events != 4 || st.Messages != 2 {
+		t.Fatalf("Stats = %+v, %v; want 4 events in 2 messages", st, err)
+	}
+}
+
+// Events go to JetStream in groups per category and device, large groups
+// cut in several messages; every event is counted and read back.
+func TestTelemetryGroups(t *testing.T) {
+	ctx := context.Background()
+	tel := MustOpen(t, jetstream.Config{Dir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20}).Telemetry()
+	var batch []herd.StoredEvent
+	for i := range 100 {
+		c := []herd.Category{herd.CategoryThreats, herd.CategoryWeb, herd.CategoryOSEvents}[i%3]
+		batch = append(batch, deviceEvents("dev1", c, strconv.Itoa(i))...)
+	}
+	if res, err := tel.Append(ctx, batch); err != nil || res.Stored != 100 {
+		t.Fatalf("Append = %+v, %v", res, err)
+	}
+	if st, err := tel.Stats(ctx); err != nil || st.Events != 100 || st.Messages != 3 {
+		t.Fatalf("Stats = %+v, %v; want 100 events in 3 messages", st, err)
+	}
+	// 600 events of 1 KiB: more than one message's worth.
+	big := deviceEvents("dev2", herd.CategoryWeb)
+	pad := strings.Repeat("x", 1000)
+	for i := range 600 {
+		big = append(big, herd.StoredEvent{Type: "url.check", Category: herd.CategoryWeb, Hour: hour, Country: "SE", Device: "dev2",
+			Payload: json.RawMessage(`{"n":"` + strconv.Itoa(i) + pad + `"}`), DedupID: "big-" + strconv.Itoa(i)})
+	}
+	if res, err := tel.Append(ctx, big); err != nil || res.Stored != 600 {
+		t.Fatalf("Append big = %+v, %v", res, err)
+	}
+	st, err := tel.Stats(ctx)
+	if err != nil || st.Events != 700 || st.Messages < 6 {
+		t.Fatalf("Stats = %+v, %v; want 700 events in at least 6 messages", st, err)
+	}
+	n := 0
+	if err := tel.Each(ctx, func(e jetstream.Stored) error { n++; return nil }); err != nil || n != 700 {
+		t.Fatalf("Each read %d events, %v", n, err)
+	}
+	deleted, remaining, err := tel.Delete(ctx, herd.CategoryWeb, []string{"dev2"})
+	if err != nil || deleted != 600 || remaining != 0 {
+		t.Fatalf("Delete = %d, %d, %v; want 600, 0", deleted, remaining, err)
+	}
+}
+
+// A sink remembers only the last DedupMemory events: an event re-sent in a
+// different company is recognised while it is among them.
+func TestTelemetryDedupMemory(t *testing.T) {
+	ctx := context.Background()
+	tel := MustOpen(t, jetstream.Config{Dir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 256 << 20, DedupMemory: 2}).Telemetry()
+	if _, err := tel.Append(ctx, events("a", "b", "c")); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := tel.Append(ctx, events("c", "y")); err != nil || res != (herd.AppendResult{Stored: 1, Duplicates: 1}) {
+		t.Fatalf("recent event re-sent = %+v, %v; want 1 stored, 1 duplicate", res, err)
+	}
+	if res, err := tel.Append(ctx, events("a", "z")); err != nil || res != (herd.AppendResult{Stored: 2}) {
+		t.Fatalf("forgotten event re-sent = %+v, %v; want 2 stored", res, err)
+	}
 }
 
 func TestTelemetryDelete(t *testing.T) {
@@ -225,10 +307,10 @@ func TestTelemetryDelete(t *testing.T) {
 		}
 		var left []string
 		tel.Each(ctx, func(e jetstream.Stored) error {
-			left = append(left, e.DedupID)
+			left = append(left, e.Device+string(e.Payload))
 			return nil
 		})
-		if fmt.Sprint(left) != "[devA1-5 devB-6]" {
+		if fmt.Sprint(left) != `[devA1{"n":"5"} devB{"n":"6"}]` {
 			t.Fatalf("left after delete: %v", left)
 		}
 		if _, _, err := tel.Delete(ctx, herd.CategoryWeb, []string{"dev.*"}); herd.ErrorCode(err) != herd.EINVALID {

@@ -6,6 +6,7 @@ package report
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -152,7 +153,7 @@ func (r *Reporter) Flush(ctx context.Context, cloud Cloud, cloudURL string) (Flu
 		return res, nil
 	}
 	for {
-		pending, err := r.State.Pending(BatchSize)
+		pending, err := r.nextBatch()
 		if err != nil || len(pending) == 0 {
 			return res, err
 		}
@@ -178,10 +179,47 @@ func (r *Reporter) Flush(ctx context.Context, cloud Cloud, cloudURL string) (Flu
 		if err := r.State.Remove(seqs); err != nil {
 			return res, err
 		}
+		if err := r.State.Put(keyInflight, []byte{}); err != nil {
+			return res, err
+		}
 		res.Batches++
 		res.Sent += ir.Stored + ir.Duplicates
 		res.Rejected += len(ir.Rejected)
 	}
+}
+
+// keyInflight holds the last sequence number of the batch being sent, until
+// the cloud has answered for it.
+const keyInflight = "telemetry.inflight"
+
+// nextBatch returns the next events to send. A batch whose answer was lost
+// is sent again exactly as it was (less what consent purged meanwhile), not
+// topped up with newer events: the cloud then recognises the whole re-send
+// as one it stored, on whichever replica it lands.
+func (r *Reporter) nextBatch() ([]state.Queued, error) {
+	mark, err := r.State.Get(keyInflight)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := r.State.Pending(BatchSize)
+	if err != nil || len(pending) == 0 {
+		return nil, err
+	}
+	if len(mark) == 8 {
+		upto := binary.BigEndian.Uint64(mark)
+		n := 0
+		for n < len(pending) && pending[n].Seq <= upto {
+			n++
+		}
+		if n > 0 {
+			return pending[:n], nil
+		}
+	}
+	mark = binary.BigEndian.AppendUint64(nil, pending[len(pending)-1].Seq)
+	if err := r.State.Put(keyInflight, mark); err != nil {
+		return nil, err
+	}
+	return pending, nil
 }
 
 // syncConsent sends the consent record unless the cloud already confirmed

@@ -1,7 +1,9 @@
 package report_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +82,55 @@ func TestFlushSendsConsentThenEvents(t *testing.T) {
 	// The same record is not sent twice.
 	if res, _ := r.Flush(context.Background(), client, srv.URL); res.ConsentOut || res.Batches != 0 {
 		t.Fatalf("second flush: %+v", res)
+	}
+}
+
+// lostAnswer delivers the first telemetry request and then reports a
+// failure, as when the connection drops before the answer arrives.
+type lostAnswer struct {
+	report.Cloud
+	lost bool
+}
+
+func (c *lostAnswer) SendTelemetryBody(ctx context.Context, body []byte) (herd.IngestResult, error) {
+	res, err := c.Cloud.SendTelemetryBody(ctx, body)
+	if err == nil && !c.lost {
+		c.lost = true
+		return herd.IngestResult{}, errors.New("connection reset before the answer")
+	}
+	return res, err
+}
+
+// A batch whose answer was lost is sent again as it was, not topped up with
+// newer events, so the cloud recognises it whole; nothing is stored twice.
+func TestFlushResendsLostBatchAsItWas(t *testing.T) {
+	c, srv := cloud.MustOpenTest(t)
+	client, _ := httpapi.NewClient(srv.URL)
+	r := MustReporter(t)
+	rec, _ := consent.FromProfile(consent.ProfileFull, time.Now())
+	r.SetConsent(rec)
+	for range 30 {
+		r.Report("threat.detected", threat)
+	}
+	if _, err := r.Flush(context.Background(), &lostAnswer{Cloud: client}, srv.URL); err == nil {
+		t.Fatal("flush with a lost answer reported no error")
+	}
+	for range 20 {
+		r.Report("threat.detected", threat)
+	}
+	res, err := r.Flush(context.Background(), client, srv.URL)
+	if err != nil || res.Batches != 2 || res.Sent != 50 {
+		t.Fatalf("second flush: %+v, %v; want the 30 again, then the 20 new", res, err)
+	}
+	sent, _ := r.State.LastSent()
+	if len(sent) != 3 || !bytes.Equal(sent[0].Body, sent[1].Body) {
+		t.Fatalf("sent log: %d batches; want the first sent twice, byte for byte", len(sent))
+	}
+	st, err := c.DB.Telemetry().Stats(context.Background())
+	if err != nil || st.Events != 50 {
+		t.Fatalf("cloud stats %+v, %v; want 50 events", st, err)
+	}
+	if q, _ := r.State.Pending(0); len(q) != 0 {
+		t.Fatalf("%d events left in the outbox", len(q))
 	}
 }

@@ -57,6 +57,7 @@ type NATSConfig struct {
 // TelemetryConfig sets how telemetry is kept.
 type TelemetryConfig struct {
 	DedupWindow Duration `yaml:"dedup_window"`
+	DedupMemory int      `yaml:"dedup_memory"`
 	MaxAge      Duration `yaml:"max_age"`
 }
 
@@ -79,7 +80,7 @@ func DefaultConfig() Config {
 			Sync:           js.SyncInterval.String(),
 			PublishTimeout: Duration(js.PublishTimeout),
 		},
-		Telemetry: TelemetryConfig{DedupWindow: Duration(js.DedupWindow), MaxAge: Duration(js.TelemetryMaxAge)},
+		Telemetry: TelemetryConfig{DedupWindow: Duration(js.DedupWindow), DedupMemory: js.DedupMemory, MaxAge: Duration(js.TelemetryMaxAge)},
 		Lookup:    LookupConfig{PositiveTTL: Duration(time.Hour), NegativeTTL: Duration(15 * time.Minute)},
 		// Keys rotate as the data inventory documents; 5 old keys cover
 		// the 30 days raw telemetry is kept, for deletion on request.
@@ -151,6 +152,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Telemetry.DedupWindow <= 0 {
 		return bad("telemetry.dedup_window", c.Telemetry.DedupWindow, "must be > 0")
+	}
+	if c.Telemetry.DedupMemory <= 0 {
+		return bad("telemetry.dedup_memory", c.Telemetry.DedupMemory, "must be > 0")
 	}
 	if c.Telemetry.MaxAge < c.Telemetry.DedupWindow {
 		return bad("telemetry.max_age", c.Telemetry.MaxAge, "must be at least telemetry.dedup_window")

@@ -101,6 +101,7 @@ func (m *Main) Run(ctx context.Context) error {
 			SyncAlways:      always,
 			PublishTimeout:  time.Duration(c.NATS.PublishTimeout),
 			DedupWindow:     time.Duration(c.Telemetry.DedupWindow),
+			DedupMemory:     c.Telemetry.DedupMemory,
 			TelemetryMaxAge: time.Duration(c.Telemetry.MaxAge),
 		},
 		AdminToken:        token,
