@@ -148,6 +148,17 @@ type StoredEvent struct {
 	DedupID string `json:"-"`
 }
 
+// ConsentReceipt confirms a device's consent change and the deletions it
+// caused in the cloud.
+type ConsentReceipt struct {
+	Withdrawn []Category          `json:"withdrawn,omitempty"`
+	Deleted   map[Category]uint64 `json:"deleted,omitempty"` // events erased, by category
+	// Remaining is how many events of the withdrawn categories are still
+	// stored for the device after the deletion, counted afresh: 0 proves it.
+	Remaining uint64 `json:"remaining"`
+	Verified  bool   `json:"verified"`
+}
+
 // IngestResult says what happened to each event of a batch.
 type IngestResult struct {
 	Stored     int       `json:"stored"`

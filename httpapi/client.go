@@ -88,10 +88,9 @@ func (c *Client) SetConsent(ctx context.Context, device string, rec consent.Reco
 	return resp, err
 }
 
-// SetConsentRecord sends the consent record, discarding the receipt.
-func (c *Client) SetConsentRecord(ctx context.Context, device string, rec consent.Record) error {
-	_, err := c.SetConsent(ctx, device, rec)
-	return err
+// SetConsentRecord sends the consent record and returns the cloud's receipt.
+func (c *Client) SetConsentRecord(ctx context.Context, device string, rec consent.Record) (herd.ConsentReceipt, error) {
+	return c.SetConsent(ctx, device, rec)
 }
 
 // Inventory returns the cloud's data inventory as JSON.

@@ -185,14 +185,7 @@ func (p *Pipeline) Ingest(ctx context.Context, b herd.TelemetryBatch) (herd.Inge
 }
 
 // Receipt confirms a consent change and the deletions it caused.
-type Receipt struct {
-	Withdrawn []herd.Category          `json:"withdrawn,omitempty"`
-	Deleted   map[herd.Category]uint64 `json:"deleted,omitempty"`
-	// Remaining is how many events of the withdrawn categories are still
-	// stored for the device after the deletion, counted afresh: 0 proves it.
-	Remaining uint64 `json:"remaining"`
-	Verified  bool   `json:"verified"`
-}
+type Receipt = herd.ConsentReceipt
 
 // SetConsent stores a device's new consent record. For every category the
 // previous record allowed and the new one does not, everything stored of

@@ -33,7 +33,7 @@ const KeepSent = 20
 // Cloud is what the reporter needs of the cloud (httpapi.Client).
 type Cloud interface {
 	SendTelemetryBody(ctx context.Context, body []byte) (herd.IngestResult, error)
-	SetConsentRecord(ctx context.Context, device string, rec consent.Record) error
+	SetConsentRecord(ctx context.Context, device string, rec consent.Record) (herd.ConsentReceipt, error)
 }
 
 // Reporter queues and sends the agent's telemetry.
@@ -125,6 +125,9 @@ type FlushResult struct {
 	Purged     int // events dropped before sending because consent no longer allows them
 	Batches    int
 	ConsentOut bool // the consent record was sent first
+	// Receipt is the cloud's answer to the consent record, when it was sent:
+	// what it erased of withdrawn categories and whether it verified that.
+	Receipt herd.ConsentReceipt
 }
 
 // Flush sends the outbox to the cloud in batches, consent record first.
@@ -145,7 +148,7 @@ func (r *Reporter) Flush(ctx context.Context, cloud Cloud, cloudURL string) (Flu
 		return res, err
 	}
 	if have {
-		if res.ConsentOut, err = r.syncConsent(ctx, cloud, device, rec); err != nil {
+		if res.ConsentOut, res.Receipt, err = r.syncConsent(ctx, cloud, device, rec); err != nil {
 			return res, err
 		}
 	}
@@ -225,23 +228,24 @@ func (r *Reporter) nextBatch() ([]state.Queued, error) {
 // syncConsent sends the consent record unless the cloud already confirmed
 // this very record. A record that allows no telemetry is still sent when
 // the previous one did: it is what tells the cloud to erase the data.
-func (r *Reporter) syncConsent(ctx context.Context, cloud Cloud, device string, rec consent.Record) (bool, error) {
+func (r *Reporter) syncConsent(ctx context.Context, cloud Cloud, device string, rec consent.Record) (bool, herd.ConsentReceipt, error) {
+	var receipt herd.ConsentReceipt
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return false, err
+		return false, receipt, err
 	}
 	synced, err := r.State.Get(keyConsentSynced)
 	if err != nil {
-		return false, err
+		return false, receipt, err
 	}
 	if string(synced) == string(b) {
-		return false, nil
+		return false, receipt, nil
 	}
 	if !rec.Telemetry() && synced == nil {
-		return false, nil // nothing was ever shared: nothing to withdraw, nothing leaves
+		return false, receipt, nil // nothing was ever shared: nothing to withdraw, nothing leaves
 	}
-	if err := cloud.SetConsentRecord(ctx, device, rec); err != nil {
-		return false, fmt.Errorf("send consent record: %w", err)
+	if receipt, err = cloud.SetConsentRecord(ctx, device, rec); err != nil {
+		return false, receipt, fmt.Errorf("send consent record: %w", err)
 	}
-	return true, r.State.Put(keyConsentSynced, b)
+	return true, receipt, r.State.Put(keyConsentSynced, b)
 }

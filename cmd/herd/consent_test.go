@@ -175,3 +175,22 @@ func TestConsentOffPurgesOutbox(t *testing.T) {
 		t.Fatal("a purged web event reached the cloud")
 	}
 }
+
+// Switching a category off with the cloud reachable prints what the cloud
+// erased of it and that it verified the erasure.
+func TestConsentOffPrintsCloudReceipt(t *testing.T) {
+	rec := MustStartRecorder(t)
+	state := t.TempDir()
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	os.WriteFile(events, []byte(canaryEvents), 0o600)
+	if r := run(t, nil, "--cloud", rec.URL, "--state", state, "consent", "set", "full"); r.code != ExitClean {
+		t.Fatalf("consent:\n%v", r)
+	}
+	if r := run(t, nil, "--cloud", rec.URL, "--state", state, "report", events); r.code != ExitClean {
+		t.Fatalf("report:\n%v", r)
+	}
+	r := run(t, nil, "--cloud", rec.URL, "--state", state, "consent", "set", "web", "off")
+	if r.code != ExitClean || !strings.Contains(r.stdout, "the cloud erased 1 web events of this device") || !strings.Contains(r.stdout, "verified: the cloud counted again") {
+		t.Fatalf("switching web off:\n%v", r)
+	}
+}

@@ -139,9 +139,25 @@ func (m *Main) consentSet(ctx context.Context, r *report.Reporter, g globals, ar
 			fmt.Fprintf(m.Stderr, "herd consent set: saved on this device; the cloud will be told later (%v)\n", err)
 		} else if res.ConsentOut {
 			fmt.Fprintln(m.Stdout, "the cloud has the new choices")
+			m.printReceipt(res.Receipt)
 		}
 	}
 	return ExitClean
+}
+
+// printReceipt says what the cloud erased for withdrawn categories.
+func (m *Main) printReceipt(r herd.ConsentReceipt) {
+	if len(r.Withdrawn) == 0 {
+		return
+	}
+	for _, c := range r.Withdrawn {
+		fmt.Fprintf(m.Stdout, "the cloud erased %d %s events of this device\n", r.Deleted[c], c)
+	}
+	if r.Verified {
+		fmt.Fprintln(m.Stdout, "verified: the cloud counted again and holds none of them")
+	} else {
+		fmt.Fprintf(m.Stdout, "NOT verified: the cloud still counts %d events of withdrawn categories; run the command again\n", r.Remaining)
+	}
 }
 
 func (m *Main) printConsent(rec consent.Record, have bool) {
