@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,7 +40,9 @@ type Options struct {
 	PseudonymKeep     int
 	// GeoIP databases; empty: unknown.
 	CountryDB, ASNDB string
-	Logger           *slog.Logger
+	// Rules turn the fleet's evidence into verdicts; zero: DefaultRules.
+	Rules  reputation.Rules
+	Logger *slog.Logger
 }
 
 // Cloud is a running cloud, minus the listener: serve Handler anywhere.
@@ -48,6 +51,7 @@ type Cloud struct {
 	Index   *reputation.Index
 	Keys    *pseudonym.Keyring
 	Ingest  *ingest.Pipeline
+	Engine  *reputation.Engine
 	Handler http.Handler
 
 	geo    *geoip.Resolver
@@ -86,10 +90,28 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		close(c.done)
 		return c, fmt.Errorf("pseudonym keys: %w", err)
 	}
+	if o.Rules == (reputation.Rules{}) {
+		o.Rules = reputation.DefaultRules()
+	}
+	if err := o.Rules.Validate(); err != nil {
+		close(c.done)
+		return c, fmt.Errorf("rules: %w", err)
+	}
+	c.Engine = &reputation.Engine{
+		Rules:    o.Rules,
+		Evidence: c.DB.Evidence(),
+		History:  c.DB.History(),
+		Verdicts: c.DB.Verdicts(),
+		Licences: c.DB.Licences(),
+		Logger:   o.Logger,
+	}
 	go func() {
 		defer close(c.done)
+		var wg sync.WaitGroup
+		wg.Go(func() { c.aggregate(runCtx) })
 		go c.rotateKeys(runCtx)
 		c.follow(runCtx)
+		wg.Wait()
 	}()
 	select {
 	case <-c.Index.Ready():
@@ -122,6 +144,8 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		Ingest:      c.Ingest,
 		Consent:     c.Ingest,
 		Telemetry:   c.DB.Telemetry(),
+		Evidence:    c.DB.Evidence(),
+		History:     c.DB.History(),
 		Health:      c.DB.Ping,
 		AdminToken:  o.AdminToken,
 		PositiveTTL: o.PositiveTTL,
@@ -147,6 +171,29 @@ func (c *Cloud) follow(ctx context.Context) {
 			return
 		}
 		c.logger.Warn("verdict feed interrupted; resuming", "after", c.Index.Seq(), "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// aggregate feeds the reputation engine from the telemetry stream. Every
+// replica consumes under one durable name, so each stored group is
+// aggregated once, by one of them.
+func (c *Cloud) aggregate(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := c.DB.Telemetry().Consume(ctx, "herd-reputation", reputation.Categories, func(ctx context.Context, g jetstream.Group) error {
+			err := c.Engine.Observe(ctx, g.Device, g.Events)
+			if err != nil {
+				c.logger.Warn("reputation engine: telemetry group not aggregated; retrying", "seq", g.Seq, "err", err)
+			}
+			return err
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		c.logger.Warn("reputation engine: telemetry feed interrupted; resuming", "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

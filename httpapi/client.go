@@ -114,6 +114,13 @@ func (c *Client) GetVerdict(ctx context.Context, obj herd.Object) (VerdictRespon
 	return resp, err
 }
 
+// Explain returns the verdict of obj with its evidence and history.
+func (c *Client) Explain(ctx context.Context, obj herd.Object) (ExplainResponse, error) {
+	var resp ExplainResponse
+	err := c.do(ctx, http.MethodGet, "/v1/admin/verdict/explain?object="+url.QueryEscape(obj.String()), nil, &resp)
+	return resp, err
+}
+
 // TelemetryStats returns the size of the telemetry store.
 func (c *Client) TelemetryStats(ctx context.Context) (TelemetryStats, error) {
 	var resp TelemetryStats

@@ -222,6 +222,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"GET /metrics":                  {"", ""},
 		"POST /v1/admin/verdicts":       {"SetVerdictsRequest", "SetVerdictsResponse"},
 		"GET /v1/admin/verdict":         {"", "VerdictResponse"},
+		"GET /v1/admin/verdict/explain": {"", "ExplainResponse"},
 		"GET /v1/admin/telemetry/stats": {"", "TelemetryStats"},
 	}
 	ids := map[string]string{}
@@ -315,6 +316,9 @@ var wireTypes = map[string]reflect.Type{
 	"VerdictInput":        reflect.TypeFor[VerdictInput](),
 	"SetVerdictsResponse": reflect.TypeFor[SetVerdictsResponse](),
 	"VerdictResponse":     reflect.TypeFor[VerdictResponse](),
+	"ExplainResponse":     reflect.TypeFor[ExplainResponse](),
+	"Evidence":            reflect.TypeFor[herd.Evidence](),
+	"HistoryEntry":        reflect.TypeFor[herd.HistoryEntry](),
 	"TelemetryStats":      reflect.TypeFor[TelemetryStats](),
 	"ErrorBody":           reflect.TypeFor[ErrorBody](),
 	"Problem":             reflect.TypeFor[herd.Problem](),

@@ -38,6 +38,9 @@ type Server struct {
 	Consent ConsentService
 	// Telemetry reports the size of the telemetry store.
 	Telemetry herd.TelemetryStatser
+	// Evidence and History explain verdicts (GET /v1/admin/verdict/explain).
+	Evidence herd.EvidenceStore
+	History  herd.VerdictHistory
 	// Health reports whether the server's storage answers.
 	Health func(ctx context.Context) error
 	// AdminToken is the bearer token of the admin API.
@@ -104,6 +107,7 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/metrics", handler: metrics.ServeHTTP},
 		{Method: "POST", Path: "/v1/admin/verdicts", admin: true, timed: true, handler: s.handleSetVerdicts},
 		{Method: "GET", Path: "/v1/admin/verdict", admin: true, timed: true, handler: s.handleGetVerdict},
+		{Method: "GET", Path: "/v1/admin/verdict/explain", admin: true, timed: true, handler: s.handleExplain},
 		{Method: "GET", Path: "/v1/admin/telemetry/stats", admin: true, timed: true, handler: s.handleTelemetryStats},
 	}
 }
@@ -546,15 +550,25 @@ func ValidateVerdicts(req SetVerdictsRequest, now time.Time) ([]herd.Record, err
 }
 
 func (s *Server) handleGetVerdict(w http.ResponseWriter, r *http.Request) {
+	_, resp, err := s.currentVerdict(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// currentVerdict parses the object query parameter and returns the
+// object's stored verdict, or what a lookup gives.
+func (s *Server) currentVerdict(r *http.Request) (herd.Object, VerdictResponse, error) {
+	var resp VerdictResponse
 	obj, err := herd.ParseObject(r.URL.Query().Get("object"))
 	if err == nil {
 		obj, err = normalize(obj)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return obj, resp, err
 	}
-	var resp VerdictResponse
 	rec, err := s.Verdicts.Get(r.Context(), obj)
 	switch herd.ErrorCode(err) {
 	case "":
@@ -562,13 +576,42 @@ func (s *Server) handleGetVerdict(w http.ResponseWriter, r *http.Request) {
 	case herd.ENOTFOUND:
 		recs, err := s.Reputation.Lookup(r.Context(), []herd.Object{obj})
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return obj, resp, err
 		}
 		resp.Record = recs[0]
 	default:
+		return obj, resp, err
+	}
+	return obj, resp, nil
+}
+
+func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) {
+	if s.Evidence == nil || s.History == nil {
+		s.writeError(w, r, herd.Errorf(herd.ENOTFOUND, "this server keeps no evidence"))
+		return
+	}
+	obj, cur, err := s.currentVerdict(r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	resp := ExplainResponse{Record: cur.Record, Stored: cur.Stored, History: []herd.HistoryEntry{}}
+	ev, err := s.Evidence.Evidence(r.Context(), obj)
+	switch herd.ErrorCode(err) {
+	case "":
+		resp.Evidence = &ev
+	case herd.ENOTFOUND:
+	default:
+		s.writeError(w, r, err)
+		return
+	}
+	h, err := s.History.History(r.Context(), obj)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if h != nil {
+		resp.History = h
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -92,6 +92,15 @@ type VerdictResponse struct {
 	Stored bool        `json:"stored"` // false: built in or unknown
 }
 
+// ExplainResponse is the answer of GET /v1/admin/verdict/explain: the
+// verdict, the evidence the fleet reported and every decision with reasons.
+type ExplainResponse struct {
+	Record   herd.Record         `json:"record"`
+	Stored   bool                `json:"stored"`
+	Evidence *herd.Evidence      `json:"evidence,omitempty"`
+	History  []herd.HistoryEntry `json:"history"`
+}
+
 // TelemetryStats is the answer of GET /v1/admin/telemetry/stats.
 type TelemetryStats = herd.TelemetryStats
 

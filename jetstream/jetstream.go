@@ -73,6 +73,9 @@ type DB struct {
 	verdicts  *VerdictStore
 	telemetry *TelemetrySink
 	consent   *ConsentStore
+	evidence  *EvidenceStore
+	history   *HistoryStore
+	licences  *LicenceStore
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and creates the
@@ -121,6 +124,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	if db.consent, err = openConsent(ctx, db.js, cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if db.evidence, db.history, db.licences, err = openReputation(ctx, db.js, cfg); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -186,6 +193,15 @@ func (db *DB) Consent() *ConsentStore { return db.consent }
 
 // Telemetry returns the telemetry stream.
 func (db *DB) Telemetry() *TelemetrySink { return db.telemetry }
+
+// Evidence returns the store of what the fleet reported per object.
+func (db *DB) Evidence() *EvidenceStore { return db.evidence }
+
+// History returns the store of verdict histories.
+func (db *DB) History() *HistoryStore { return db.history }
+
+// Licences returns the device-to-licence map.
+func (db *DB) Licences() *LicenceStore { return db.licences }
 
 // Ping checks that JetStream answers.
 func (db *DB) Ping(ctx context.Context) error {

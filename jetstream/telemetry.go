@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -405,4 +406,79 @@ func (t *TelemetrySink) Each(ctx context.Context, fn func(Stored) error) error {
 		}
 	}
 	return nil
+}
+
+// Group is one stored telemetry message: the events of one append, one
+// category and one device pseudonym.
+type Group struct {
+	Seq      uint64
+	Category herd.Category
+	Device   string
+	Events   []herd.StoredEvent
+}
+
+// Consume delivers every stored group of the given categories, from the
+// oldest, to fn through the durable consumer name, then follows the stream
+// until ctx ends. Replicas consuming under one name share the work: each
+// group goes to one of them, and is delivered again if fn fails or the
+// replica dies before fn returns. A group that cannot be decoded is logged
+// by the caller through fn's error and not delivered again.
+func (t *TelemetrySink) Consume(ctx context.Context, name string, categories []herd.Category, fn func(context.Context, Group) error) error {
+	filters := make([]string, len(categories))
+	for i, c := range categories {
+		filters[i] = telemetrySubject + string(c) + ".>"
+	}
+	cons, err := t.stream.CreateOrUpdateConsumer(ctx, natsjs.ConsumerConfig{
+		Durable:        name,
+		Description:    "telemetry consumer " + name,
+		FilterSubjects: filters,
+		DeliverPolicy:  natsjs.DeliverAllPolicy,
+		AckPolicy:      natsjs.AckExplicitPolicy,
+		AckWait:        30 * time.Second,
+		MaxAckPending:  1000,
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	it, err := cons.Messages(natsjs.PullMaxMessages(256))
+	if err != nil {
+		return unavailable(err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, natsjs.ErrMsgIteratorClosed) {
+				return ctx.Err()
+			}
+			return unavailable(err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			m.Nak()
+			continue
+		}
+		g := Group{Seq: md.Sequence.Stream}
+		rest, ok := strings.CutPrefix(m.Subject(), telemetrySubject)
+		cat, dev, ok2 := strings.Cut(rest, ".")
+		if !ok || !ok2 {
+			m.Term()
+			continue
+		}
+		g.Category, g.Device = herd.Category(cat), dev
+		if err := json.Unmarshal(m.Data(), &g.Events); err != nil {
+			m.Term()
+			continue
+		}
+		if err := fn(ctx, g); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			m.NakWithDelay(time.Second)
+			continue
+		}
+		m.Ack()
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/cloud"
+	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/jetstream"
 	"github.com/herdsec/herd/reputation"
@@ -350,5 +351,53 @@ func TestTelemetryStats(t *testing.T) {
 	}
 	if st := stats(); st.Events != 2 || st.Bytes == 0 || st.LastSeq != 2 {
 		t.Errorf("after 2 events: %+v", st)
+	}
+}
+
+// verdict explain shows the rules' decisions with their reasons, after
+// agents on three licences reported a detection.
+func TestVerdictExplain(t *testing.T) {
+	c := MustStartCloud(t)
+	ctx := context.Background()
+	hash := strings.Repeat("ab", 32)
+	for i := range 3 {
+		api, _ := httpapi.NewClient(c.URL)
+		device := fmt.Sprintf("explain-device-%d", i)
+		rec, _ := consent.FromProfile(consent.ProfileFull, time.Now())
+		if _, err := api.SetConsent(ctx, device, rec); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		_, err := api.SendTelemetry(ctx, device, []herd.Event{
+			{ID: "lic", Type: "license.info", Category: herd.CategoryLicense, Time: now, Payload: json.RawMessage(fmt.Sprintf(`{"product_version":"1.0","license_id":"%032x"}`, i+1))},
+			{ID: "det", Type: "threat.detected", Category: herd.CategoryThreats, Time: now, Payload: json.RawMessage(`{"sha256":"` + hash + `","threat_name":"Worm.Explain","method":"behaviour"}`)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj := "sha256:" + hash
+	deadline := time.Now().Add(30 * time.Second)
+	for c.MustGet(t, obj).Record.Verdict != herd.VerdictMalicious {
+		if time.Now().After(deadline) {
+			t.Fatal("no malicious verdict from the rules")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := c.run(t, "verdict", "explain", obj)
+	for _, want := range []string{
+		`verdict: malicious "Worm.Explain" (source rules`,
+		"evidence: 3 devices (0 of unknown licence)",
+		"detected by behaviour on 3 licences",
+		"suspicious by rules, applied",
+		"malicious by rules, applied",
+		"detected on 3 independent sources (behaviour: 3); the rule asks for 3",
+	} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Fatalf("explain output lacks %q:\n%v", want, r)
+		}
+	}
+	if r := c.run(t, "verdict", "explain", "sha256:"+strings.Repeat("cd", 32)); r.code != 0 || !strings.Contains(r.stdout, "evidence: none reported") || !strings.Contains(r.stdout, "history: no decisions recorded") {
+		t.Fatalf("explain of an unknown object:\n%v", r)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/httpapi"
@@ -34,6 +36,7 @@ const usage = `Usage: herdctl [--cloud URL] [--token-file FILE] COMMAND [ARGS]
 Commands:
   verdict set KIND:VALUE malicious|suspicious|clean --name NAME
   verdict get KIND:VALUE
+  verdict explain KIND:VALUE  the verdict, the fleet's evidence and every decision with reasons
   verdict import FILE...      ClamAV hash signatures (.hdb, .hsb: HASH:SIZE:NAME)
   telemetry stats
 
@@ -60,6 +63,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	commands := map[string]func(context.Context, *httpapi.Client, []string) error{
 		"verdict set":     m.verdictSet,
 		"verdict get":     m.verdictGet,
+		"verdict explain": m.verdictExplain,
 		"verdict import":  m.verdictImport,
 		"telemetry stats": m.telemetryStats,
 	}
@@ -162,6 +166,71 @@ func (m *Main) verdictGet(ctx context.Context, c *httpapi.Client, args []string)
 	}
 	m.printJSON(res)
 	return nil
+}
+
+func (m *Main) verdictExplain(ctx context.Context, c *httpapi.Client, args []string) error {
+	if len(args) != 1 {
+		return usageError("verdict explain: want KIND:VALUE")
+	}
+	obj, err := herd.ParseObject(args[0])
+	if err != nil {
+		return err
+	}
+	res, err := c.Explain(ctx, obj)
+	if err != nil {
+		return err
+	}
+	w := m.Stdout
+	r := res.Record
+	fmt.Fprintf(w, "%s\n  verdict: %s", r.Object, r.Verdict)
+	if r.Threat != "" {
+		fmt.Fprintf(w, " %q", r.Threat)
+	}
+	if r.Source != "" {
+		fmt.Fprintf(w, " (source %s", r.Source)
+		if res.Stored {
+			fmt.Fprintf(w, ", stored %s", r.Updated.Format(time.RFC3339))
+		}
+		fmt.Fprint(w, ")")
+	}
+	fmt.Fprintln(w)
+	if ev := res.Evidence; ev == nil {
+		fmt.Fprintln(w, "  evidence: none reported")
+	} else {
+		fmt.Fprintf(w, "  evidence: %d devices (%d of unknown licence), first seen %s, last seen %s\n",
+			len(ev.Devices), ev.Unlicensed, ev.FirstSeen.Format("2006-01-02T15Z"), ev.LastSeen.Format("2006-01-02T15Z"))
+		for _, method := range sortedKeys(ev.Detections) {
+			fmt.Fprintf(w, "    detected by %s on %d licences\n", method, len(ev.Detections[method]))
+		}
+		for _, pub := range sortedKeys(ev.Installs) {
+			fmt.Fprintf(w, "    installed from %q on %d licences\n", pub, len(ev.Installs[pub]))
+		}
+	}
+	if len(res.History) == 0 {
+		fmt.Fprintln(w, "  history: no decisions recorded")
+		return nil
+	}
+	fmt.Fprintln(w, "  history:")
+	for _, h := range res.History {
+		state := "applied"
+		if !h.Applied {
+			state = "not applied"
+		}
+		fmt.Fprintf(w, "    %s  %s by %s, %s\n", h.Time.Format(time.RFC3339), h.Verdict, h.Source, state)
+		for _, reason := range h.Reasons {
+			fmt.Fprintf(w, "      - %s\n", reason)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // importBatch is how many verdicts one admin request carries.

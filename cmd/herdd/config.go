@@ -14,6 +14,7 @@ import (
 
 	"github.com/herdsec/herd/inventory"
 	"github.com/herdsec/herd/jetstream"
+	"github.com/herdsec/herd/reputation"
 )
 
 // Config is herdd's configuration: defaults, then a YAML file, then
@@ -27,6 +28,8 @@ type Config struct {
 	Lookup    LookupConfig    `yaml:"lookup"`
 	GeoIP     GeoIPConfig     `yaml:"geoip"`
 	Pseudonym PseudonymConfig `yaml:"pseudonym"`
+	// Rules turn the fleet's evidence into verdicts.
+	Rules reputation.Rules `yaml:"rules"`
 }
 
 // GeoIPConfig names the MaxMind databases that map a client address to a
@@ -85,6 +88,7 @@ func DefaultConfig() Config {
 		// Keys rotate as the data inventory documents; 5 old keys cover
 		// the 30 days raw telemetry is kept, for deletion on request.
 		Pseudonym: PseudonymConfig{Rotation: Duration(inventory.PseudonymRotation), Keep: 5},
+		Rules:     reputation.DefaultRules(),
 	}
 }
 
@@ -173,6 +177,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Lookup.NegativeTTL < 0 || time.Duration(c.Lookup.NegativeTTL) > 24*time.Hour {
 		return bad("lookup.negative_ttl", c.Lookup.NegativeTTL, "must be between 0 and 24h")
+	}
+	if err := c.Rules.Validate(); err != nil {
+		return fmt.Errorf("config: rules.%w", err)
 	}
 	return nil
 }

@@ -60,6 +60,9 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"telemetry:\n  dedup_window: soon\n", `"soon" is not a duration`},
 		{"log_level: loud\n", `log_level = loud`},
 		{"nats:\n  url: localhost:4222\n", `nats.url = localhost:4222`},
+		{"rules:\n  malicious_sources: 0\n", `config: rules.malicious_sources = 0: must be ≥ 1`},
+		{"rules:\n  clean_source: 3\n", `field clean_source not found`},
+		{"telemetry:\n  dedup_memory: 0\n", `telemetry.dedup_memory = 0: must be > 0`},
 	} {
 		m := newTestMain(nil)
 		err := m.ParseFlags([]string{"--config", writeFile(t, "c.yaml", tt.yaml)})

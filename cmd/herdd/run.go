@@ -109,6 +109,7 @@ func (m *Main) Run(ctx context.Context) error {
 		NegativeTTL:       time.Duration(c.Lookup.NegativeTTL),
 		PseudonymRotation: time.Duration(c.Pseudonym.Rotation),
 		PseudonymKeep:     c.Pseudonym.Keep,
+		Rules:             c.Rules,
 		CountryDB:         c.GeoIP.CountryDB,
 		ASNDB:             c.GeoIP.ASNDB,
 		Logger:            logger,

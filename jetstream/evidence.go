@@ -1,0 +1,236 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/herdsec/herd"
+)
+
+// Buckets of the reputation engine.
+const (
+	// EvidenceBucket holds what the fleet reported about each object.
+	EvidenceBucket = "herd_evidence"
+	// HistoryBucket holds each object's verdict decisions with reasons.
+	HistoryBucket = "herd_verdict_history"
+	// LicenceBucket maps device pseudonyms to licence pseudonyms, learnt
+	// from license.info events; entries expire with the pseudonym keys.
+	LicenceBucket = "herd_device_licences"
+)
+
+// casAttempts bounds the retries of a compare-and-set update that keeps
+// losing to other replicas.
+const casAttempts = 32
+
+// EvidenceStore keeps evidence in a key-value bucket, updated with
+// compare-and-set so that replicas aggregating at once lose nothing.
+type EvidenceStore struct {
+	kv natsjs.KeyValue
+}
+
+var _ herd.EvidenceStore = (*EvidenceStore)(nil)
+
+// HistoryStore keeps verdict histories in a key-value bucket.
+type HistoryStore struct {
+	kv natsjs.KeyValue
+}
+
+var _ herd.VerdictHistory = (*HistoryStore)(nil)
+
+// LicenceStore remembers which licence a device pseudonym belongs to.
+type LicenceStore struct {
+	kv natsjs.KeyValue
+}
+
+func openReputation(ctx context.Context, js natsjs.JetStream, cfg Config) (*EvidenceStore, *HistoryStore, *LicenceStore, error) {
+	open := func(name, desc string, ttl time.Duration) (natsjs.KeyValue, error) {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, natsjs.KeyValueConfig{
+			Bucket:      name,
+			Description: desc,
+			History:     1,
+			TTL:         ttl,
+			Storage:     natsjs.FileStorage,
+			Replicas:    cfg.Replicas,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s bucket: %w", name, err)
+		}
+		return kv, nil
+	}
+	ev, err := open(EvidenceBucket, "what the fleet reported about each object", cfg.TelemetryMaxAge)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	hist, err := open(HistoryBucket, "verdict decisions per object, with reasons", 0)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	lic, err := open(LicenceBucket, "licence pseudonym per device pseudonym", cfg.TelemetryMaxAge)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &EvidenceStore{kv: ev}, &HistoryStore{kv: hist}, &LicenceStore{kv: lic}, nil
+}
+
+// UpdateEvidence applies fn to obj's evidence and stores it if fn changed it.
+func (s *EvidenceStore) UpdateEvidence(ctx context.Context, obj herd.Object, fn func(*herd.Evidence) bool) (herd.Evidence, bool, error) {
+	var ev herd.Evidence
+	changed, err := update(ctx, s.kv, key(obj), func(raw []byte) ([]byte, bool, error) {
+		ev = herd.Evidence{Object: obj}
+		if raw != nil {
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return nil, false, fmt.Errorf("decode evidence of %s: %w", obj, err)
+			}
+		}
+		if !fn(&ev) {
+			return nil, false, nil
+		}
+		b, err := json.Marshal(ev)
+		return b, true, err
+	})
+	return ev, changed, err
+}
+
+// Evidence returns obj's evidence, or ENOTFOUND.
+func (s *EvidenceStore) Evidence(ctx context.Context, obj herd.Object) (herd.Evidence, error) {
+	var ev herd.Evidence
+	raw, _, err := get(ctx, s.kv, key(obj))
+	if err != nil {
+		return ev, err
+	}
+	if raw == nil {
+		return ev, herd.Errorf(herd.ENOTFOUND, "no evidence for %s", obj)
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return ev, fmt.Errorf("decode evidence of %s: %w", obj, err)
+	}
+	return ev, nil
+}
+
+// AppendHistory adds e to obj's history, dropping the oldest entries
+// beyond herd.MaxHistory.
+func (s *HistoryStore) AppendHistory(ctx context.Context, obj herd.Object, e herd.HistoryEntry) error {
+	_, err := update(ctx, s.kv, key(obj), func(raw []byte) ([]byte, bool, error) {
+		var h []herd.HistoryEntry
+		if raw != nil {
+			if err := json.Unmarshal(raw, &h); err != nil {
+				return nil, false, fmt.Errorf("decode history of %s: %w", obj, err)
+			}
+		}
+		h = append(h, e)
+		if len(h) > herd.MaxHistory {
+			h = h[len(h)-herd.MaxHistory:]
+		}
+		b, err := json.Marshal(h)
+		return b, true, err
+	})
+	return err
+}
+
+// History returns obj's history, oldest first.
+func (s *HistoryStore) History(ctx context.Context, obj herd.Object) ([]herd.HistoryEntry, error) {
+	raw, _, err := get(ctx, s.kv, key(obj))
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var h []herd.HistoryEntry
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, fmt.Errorf("decode history of %s: %w", obj, err)
+	}
+	return h, nil
+}
+
+// SetLicence records that device belongs to licence.
+func (s *LicenceStore) SetLicence(ctx context.Context, device, licence string) error {
+	if !subjectToken(device) {
+		return herd.Errorf(herd.EINVALID, "device pseudonym %q: not valid", device)
+	}
+	if raw, _, err := get(ctx, s.kv, device); err != nil || string(raw) == licence {
+		return err
+	}
+	if _, err := s.kv.Put(ctx, device, []byte(licence)); err != nil {
+		return &herd.Error{Code: herd.EUNAVAILABLE, Message: "licence store unavailable: " + err.Error()}
+	}
+	return nil
+}
+
+// Licence returns the licence of device, or "" when it is not known.
+func (s *LicenceStore) Licence(ctx context.Context, device string) (string, error) {
+	if !subjectToken(device) {
+		return "", herd.Errorf(herd.EINVALID, "device pseudonym %q: not valid", device)
+	}
+	raw, _, err := get(ctx, s.kv, device)
+	return string(raw), err
+}
+
+// PutRule stores r, a verdict reached by the rules, unless the object's
+// stored verdict comes from another source (an operator, an import, a
+// built-in) or already says the same. It reports whether it stored r and
+// returns the record that is current afterwards.
+func (s *VerdictStore) PutRule(ctx context.Context, r herd.Record) (bool, herd.Record, error) {
+	if err := r.Validate(); err != nil {
+		return false, herd.Record{}, err
+	}
+	r.Source = herd.SourceRules
+	current := r
+	stored, err := update(ctx, s.kv, key(r.Object), func(raw []byte) ([]byte, bool, error) {
+		if raw != nil {
+			var cur herd.Record
+			if err := json.Unmarshal(raw, &cur); err != nil {
+				return nil, false, fmt.Errorf("decode verdict %s: %w", r.Object, err)
+			}
+			if cur.Source != herd.SourceRules || cur.Verdict == r.Verdict && cur.Threat == r.Threat {
+				current = cur
+				return nil, false, nil
+			}
+		}
+		current = r
+		b, err := json.Marshal(r)
+		return b, true, err
+	})
+	return stored, current, err
+}
+
+// get returns the value and revision of key, or nil when there is none.
+func get(ctx context.Context, kv natsjs.KeyValue, k string) ([]byte, uint64, error) {
+	e, err := kv.Get(ctx, k)
+	if errors.Is(err, natsjs.ErrKeyNotFound) || errors.Is(err, natsjs.ErrKeyDeleted) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, &herd.Error{Code: herd.EUNAVAILABLE, Message: "bucket " + kv.Bucket() + " unavailable: " + err.Error()}
+	}
+	return e.Value(), e.Revision(), nil
+}
+
+// update reads key, lets fn compute the new value (nil raw: none yet) and
+// writes it only if the key has not changed meanwhile, else tries again.
+func update(ctx context.Context, kv natsjs.KeyValue, k string, fn func(raw []byte) ([]byte, bool, error)) (bool, error) {
+	for range casAttempts {
+		raw, rev, err := get(ctx, kv, k)
+		if err != nil {
+			return false, err
+		}
+		next, write, err := fn(raw)
+		if err != nil || !write {
+			return false, err
+		}
+		if rev == 0 {
+			_, err = kv.Create(ctx, k, next)
+		} else {
+			_, err = kv.Update(ctx, k, next, rev)
+		}
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, natsjs.ErrKeyExists) {
+			return false, &herd.Error{Code: herd.EUNAVAILABLE, Message: "bucket " + kv.Bucket() + " unavailable: " + err.Error()}
+		}
+	}
+	return false, &herd.Error{Code: herd.ECONFLICT, Message: "bucket " + kv.Bucket() + ": key " + k + " kept changing"}
+}
