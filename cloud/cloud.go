@@ -49,6 +49,7 @@ type Options struct {
 type Cloud struct {
 	DB      *jetstream.DB
 	Index   *reputation.Index
+	Hub     *reputation.Hub // the index's changes, for the verdict streams
 	Keys    *pseudonym.Keyring
 	Ingest  *ingest.Pipeline
 	Engine  *reputation.Engine
@@ -81,6 +82,7 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.Index = reputation.NewIndex()
+	c.Hub = reputation.NewHub()
 	c.Keys, err = pseudonym.Open(pseudonym.Config{
 		Path:   filepath.Join(o.Data, "keys", "pseudonyms.json"),
 		Period: o.PseudonymRotation,
@@ -144,6 +146,7 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		Ingest:      c.Ingest,
 		Consent:     c.Ingest,
 		Telemetry:   c.DB.Telemetry(),
+		Live:        c.Hub,
 		Evidence:    c.DB.Evidence(),
 		History:     c.DB.History(),
 		Health:      c.DB.Ping,
@@ -165,6 +168,7 @@ func (c *Cloud) follow(ctx context.Context) {
 		if err == nil {
 			for ch := range ch {
 				c.Index.Apply(ch)
+				c.Hub.Publish(ch)
 			}
 		}
 		if ctx.Err() != nil {

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,9 @@ type Server struct {
 	Consent ConsentService
 	// Telemetry reports the size of the telemetry store.
 	Telemetry herd.TelemetryStatser
+	// Live, if set, delivers the changes this replica applies to its index;
+	// change streams then read the store only to catch up, and follow Live.
+	Live LiveChanges
 	// Evidence and History explain verdicts (GET /v1/admin/verdict/explain).
 	Evidence herd.EvidenceStore
 	History  herd.VerdictHistory
@@ -55,6 +59,14 @@ type Server struct {
 	Registry  *prometheus.Registry
 
 	metrics *metrics
+	// lastChange is the latest change encoded for the streams: every
+	// connected agent is sent the same bytes, encoded once.
+	lastChange atomic.Pointer[encodedChange]
+}
+
+type encodedChange struct {
+	seq  uint64
+	text []byte
 }
 
 // Handler returns the HTTP handler of every route.
@@ -333,6 +345,19 @@ func idChars(s string) bool {
 // handleStream serves verdict changes as Server-Sent Events. Each event's id
 // is the change's sequence number; a client that reconnects with
 // Last-Event-ID (or ?after=) receives every change after it.
+// LiveChanges fans out the verdict changes a replica applies (package
+// reputation's Hub).
+type LiveChanges interface {
+	// Subscribe returns every change published from now on (the channel is
+	// closed if the subscriber falls more than buf changes behind) and the
+	// sequence number of the last change published before.
+	Subscribe(buf int) (changes <-chan herd.VerdictChange, seq uint64, cancel func())
+}
+
+// liveBuffer is how many changes a stream may fall behind before it is
+// closed; the agent then reconnects and catches up from the store.
+const liveBuffer = 1024
+
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	after, err := streamStart(r)
 	if err != nil {
@@ -342,7 +367,27 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	changes, err := s.Verdicts.Changes(ctx, after)
+	var changes, live <-chan herd.VerdictChange
+	backlogCtx, stopBacklog := context.WithCancel(ctx)
+	defer stopBacklog()
+	if s.Live != nil {
+		var cur uint64
+		var stop func()
+		live, cur, stop = s.Live.Subscribe(liveBuffer)
+		defer stop()
+		if after < cur {
+			// Behind this replica: catch up from the store first. The
+			// subscription started before the catch-up, so nothing falls
+			// between the two.
+			changes, err = s.Verdicts.Changes(backlogCtx, after)
+		} else {
+			ch := make(chan herd.VerdictChange, 1)
+			ch <- herd.VerdictChange{CaughtUp: true}
+			changes = ch
+		}
+	} else {
+		changes, err = s.Verdicts.Changes(ctx, after)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -360,6 +405,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	defer s.metrics.streams.Dec()
 	tick := time.NewTicker(s.Heartbeat)
 	defer tick.Stop()
+	// First the store's backlog up to its caught-up mark, then either this
+	// replica's live changes (skipping what the backlog already sent) or,
+	// without Live, the store's watch as it goes on.
+	last := after // the highest sequence sent
 	for {
 		var err error
 		select {
@@ -369,9 +418,17 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			_, err = io.WriteString(w, ": ping\n\n")
 		case c, ok := <-changes:
 			if !ok {
-				return
+				return // the store's feed ended, or this stream fell behind
 			}
-			err = writeChange(w, c)
+			if c.CaughtUp && live != nil {
+				stopBacklog() // the store's watch is not needed any more
+				changes, live = live, nil
+			}
+			if !c.CaughtUp && c.Seq <= last {
+				continue // sent already, from the backlog
+			}
+			last = max(last, c.Seq)
+			err = s.writeChange(w, c)
 		}
 		if err == nil {
 			err = rc.Flush()
@@ -389,16 +446,21 @@ type StreamEvent struct {
 	Deleted bool        `json:"deleted,omitempty"`
 }
 
-func writeChange(w io.Writer, c herd.VerdictChange) error {
+func (s *Server) writeChange(w io.Writer, c herd.VerdictChange) error {
 	if c.CaughtUp {
 		_, err := io.WriteString(w, "event: caught-up\ndata: {}\n\n")
 		return err
 	}
-	b, err := json.Marshal(StreamEvent{Seq: c.Seq, Record: c.Record, Deleted: c.Deleted})
-	if err != nil {
-		return err
+	e := s.lastChange.Load()
+	if e == nil || e.seq != c.Seq {
+		b, err := json.Marshal(StreamEvent{Seq: c.Seq, Record: c.Record, Deleted: c.Deleted})
+		if err != nil {
+			return err
+		}
+		e = &encodedChange{seq: c.Seq, text: fmt.Appendf(nil, "id: %d\nevent: verdict\ndata: %s\n\n", c.Seq, b)}
+		s.lastChange.Store(e)
 	}
-	_, err = fmt.Fprintf(w, "id: %d\nevent: verdict\ndata: %s\n\n", c.Seq, b)
+	_, err := w.Write(e.text)
 	return err
 }
 

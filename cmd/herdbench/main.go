@@ -41,7 +41,7 @@ func main() {
 type Main struct {
 	Out   string // where binaries, data, the corpus and results.json go
 	Quick bool   // a smoke test: everything small and short
-	Only  string // "", "lookup", "ingest" or "scan"
+	Only  string // "", "lookup", "ingest", "propagation" or "scan"
 	// Serve204 is the hidden child mode: serve 204 No Content at this
 	// address. The load generator measures it as the ceiling of net/http.
 	Serve204 string
@@ -61,10 +61,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fl.SetOutput(m.Stderr)
 	fl.StringVar(&m.Out, "out", m.Out, "output `dir`: binaries, herdd data, corpus, results.json")
 	fl.BoolVar(&m.Quick, "quick", false, "smoke test: small corpus and database, 1 s load runs")
-	fl.StringVar(&m.Only, "only", "", "run only the `part` lookup, ingest or scan")
+	fl.StringVar(&m.Only, "only", "", "run only the `part` lookup, ingest, propagation or scan")
 	fl.StringVar(&m.Serve204, "serve-204", "", "") // hidden: the ceiling server's child mode
 	fl.Usage = func() {
-		fmt.Fprintln(fl.Output(), "Usage: herdbench [-out DIR] [-quick] [-only lookup|ingest|scan]\n\nMeasures lookups and telemetry ingest over HTTP, and herd scan; prints a table and writes DIR/results.json.")
+		fmt.Fprintln(fl.Output(), "Usage: herdbench [-out DIR] [-quick] [-only lookup|ingest|propagation|scan]\n\nMeasures lookups, telemetry ingest and verdict propagation over HTTP, and herd scan; prints a table and writes DIR/results.json.")
 		fl.VisitAll(func(f *flag.Flag) {
 			if f.Usage != "" {
 				name, usage := flag.UnquoteUsage(f)
@@ -79,9 +79,9 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("unexpected argument %q", fl.Arg(0))
 	}
 	switch m.Only {
-	case "", "lookup", "ingest", "scan":
+	case "", "lookup", "ingest", "scan", "propagation":
 	default:
-		return fmt.Errorf("-only %q: want lookup, ingest or scan", m.Only)
+		return fmt.Errorf("-only %q: want lookup, ingest, propagation or scan", m.Only)
 	}
 	return nil
 }
@@ -120,6 +120,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Only == "" || m.Only == "ingest" {
 		if res.Ingest, err = runIngest(ctx, p, out, bin, logf); err != nil {
 			return fmt.Errorf("ingest: %w", err)
+		}
+	}
+	if m.Only == "" || m.Only == "propagation" {
+		if res.Propagation, err = runPropagation(ctx, p, out, bin, logf); err != nil {
+			return fmt.Errorf("propagation: %w", err)
 		}
 	}
 	if m.Only == "" || m.Only == "scan" {

@@ -22,7 +22,8 @@ type Plan struct {
 	BatchSize  int           // objects per batch lookup
 	KnownEvery int           // one object in KnownEvery has a verdict in herdd
 
-	Ingest IngestPlan
+	Ingest      IngestPlan
+	Propagation PropagationPlan
 }
 
 // IngestPlan sizes the telemetry ingest part. Its load runs last
@@ -63,6 +64,7 @@ func fullPlan() Plan {
 			ScrubTime:  3 * time.Second,
 			ScrubMax:   10_000_000,
 		},
+		Propagation: PropagationPlan{Agents: 10_000, Rounds: 5, Connect: 2 * time.Minute, RoundLimit: 10 * time.Second, ConnectConc: 256},
 	}
 }
 
@@ -81,5 +83,6 @@ func quickPlan() Plan {
 	p.MaxPerRun = 1_000_000
 	p.Ingest.MaxBatches = 4_000
 	p.Ingest.ScrubTime = time.Second
+	p.Propagation = PropagationPlan{Agents: 200, Rounds: 2, Connect: 30 * time.Second, RoundLimit: 10 * time.Second, ConnectConc: 64}
 	return p
 }
