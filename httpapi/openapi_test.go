@@ -90,6 +90,7 @@ type schema struct {
 	Default              any                `yaml:"default"`
 	Pattern              string             `yaml:"pattern"`
 	Minimum              *int               `yaml:"minimum"`
+	Maximum              *int               `yaml:"maximum"`
 	MinLength            *int               `yaml:"minLength"`
 	MaxLength            *int               `yaml:"maxLength"`
 	MinItems             *int               `yaml:"minItems"`
@@ -214,6 +215,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	type body struct{ req, resp string }
 	bodies := map[string]body{
 		"POST /v1/lookup":               {"LookupRequest", "LookupResponse"},
+		"POST /v1/lookup/prefix":        {"PrefixRequest", "PrefixResponse"},
 		"POST /v1/telemetry":            {"TelemetryRequest", "TelemetryResponse"},
 		"POST /v1/consent":              {"ConsentRequest", "ConsentResponse"},
 		"GET /v1/inventory":             {"", "Inventory"},
@@ -316,6 +318,11 @@ var wireTypes = map[string]reflect.Type{
 	"VerdictInput":        reflect.TypeFor[VerdictInput](),
 	"SetVerdictsResponse": reflect.TypeFor[SetVerdictsResponse](),
 	"VerdictResponse":     reflect.TypeFor[VerdictResponse](),
+	"PrefixRequest":       reflect.TypeFor[PrefixRequest](),
+	"PrefixQuery":         reflect.TypeFor[PrefixQuery](),
+	"PrefixResponse":      reflect.TypeFor[PrefixResponse](),
+	"PrefixResult":        reflect.TypeFor[PrefixResult](),
+	"PrefixEntry":         reflect.TypeFor[PrefixEntry](),
 	"ExplainResponse":     reflect.TypeFor[ExplainResponse](),
 	"Evidence":            reflect.TypeFor[herd.Evidence](),
 	"HistoryEntry":        reflect.TypeFor[herd.HistoryEntry](),
@@ -463,7 +470,7 @@ func TestOpenAPIInventory(t *testing.T) {
 
 // requestTypes are decoded with unknown fields refused, so their schemas must
 // say additionalProperties: false.
-var requestTypes = []string{"LookupRequest", "Object", "TelemetryRequest", "Event", "ConsentRequest", "ConsentRecord", "SetVerdictsRequest", "VerdictInput"}
+var requestTypes = []string{"PrefixRequest", "PrefixQuery", "LookupRequest", "Object", "TelemetryRequest", "Event", "ConsentRequest", "ConsentRecord", "SetVerdictsRequest", "VerdictInput"}
 
 func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 	doc := MustLoadOpenAPI(t)

@@ -39,6 +39,8 @@ type Server struct {
 	Consent ConsentService
 	// Telemetry reports the size of the telemetry store.
 	Telemetry herd.TelemetryStatser
+	// Prefixes answers private prefix lookups (POST /v1/lookup/prefix).
+	Prefixes PrefixIndex
 	// Live, if set, delivers the changes this replica applies to its index;
 	// change streams then read the store only to catch up, and follow Live.
 	Live LiveChanges
@@ -111,6 +113,7 @@ func (s *Server) routes() []Route {
 	metrics := promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
 	return []Route{
 		{Method: "POST", Path: "/v1/lookup", timed: true, handler: s.handleLookup},
+		{Method: "POST", Path: "/v1/lookup/prefix", timed: true, handler: s.handlePrefixLookup},
 		{Method: "POST", Path: "/v1/telemetry", timed: true, handler: s.handleTelemetry},
 		{Method: "POST", Path: "/v1/consent", timed: true, handler: s.handleConsent},
 		{Method: "GET", Path: "/v1/inventory", timed: true, handler: s.handleInventory},

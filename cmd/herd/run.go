@@ -43,7 +43,8 @@ func NewMain() *Main {
 const usage = `Usage: herd [--cloud URL] [--state DIR] COMMAND [ARGS]
 
 Commands:
-  scan [--db FILE]... [--json] [--no-cloud] PATH...   scan files and folders
+  scan [--db FILE]... [--json] [--no-cloud] [--private [--prefix-bits N]] PATH...
+                                                   scan files and folders
   consent show                                        what this device may send
   consent set full|home-minimal|business-off [--own-cloud URL]
   consent set CATEGORY on|off                         one category (herd privacy inventory lists them)
@@ -119,6 +120,8 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 	asJSON := fl.Bool("json", false, "print JSON lines instead of text")
 	noCloud := fl.Bool("no-cloud", false, "do not ask the cloud; local database only")
 	workers := fl.Int("workers", 0, "files hashed in parallel (0: one per CPU)")
+	private := fl.Bool("private", false, "ask the cloud with hash prefixes only: it never learns which files are here")
+	prefixBits := fl.Int("prefix-bits", httpapi.DefaultPrefixBits, "with --private: leading `bits` of each SHA-256 sent (16-32; fewer hide more and cost more bytes)")
 	fl.StringVar(&cloudFlag, "cloud", cloudFlag, "cloud `URL`")
 	paths, err := cli.Parse(fl, args)
 	if err != nil {
@@ -126,6 +129,10 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 	}
 	if len(paths) == 0 {
 		fmt.Fprintln(m.Stderr, "herd scan: no path given")
+		return ExitError
+	}
+	if *prefixBits < httpapi.MinPrefixBits || *prefixBits > httpapi.MaxPrefixBits {
+		fmt.Fprintf(m.Stderr, "herd scan: --prefix-bits %d: want %d to %d\n", *prefixBits, httpapi.MinPrefixBits, httpapi.MaxPrefixBits)
 		return ExitError
 	}
 	db := sigdb.Builtin()
@@ -163,6 +170,9 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 			return ExitError
 		}
 		opt.Cloud = c
+		if *private {
+			opt.Cloud = &httpapi.Private{Client: c, Bits: *prefixBits}
+		}
 	}
 	out := newPrinter(m.Stdout, *asJSON)
 	if !*asJSON && m.IsTerminal(m.Stderr) {
