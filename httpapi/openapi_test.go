@@ -216,6 +216,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	bodies := map[string]body{
 		"POST /v1/lookup":               {"LookupRequest", "LookupResponse"},
 		"POST /v1/lookup/prefix":        {"PrefixRequest", "PrefixResponse"},
+		"GET /v1/filter":                {"", ""},
 		"POST /v1/telemetry":            {"TelemetryRequest", "TelemetryResponse"},
 		"POST /v1/consent":              {"ConsentRequest", "ConsentResponse"},
 		"GET /v1/inventory":             {"", "Inventory"},

@@ -41,6 +41,8 @@ type Server struct {
 	Telemetry herd.TelemetryStatser
 	// Prefixes answers private prefix lookups (POST /v1/lookup/prefix).
 	Prefixes PrefixIndex
+	// Filters serves the offline filter (GET /v1/filter).
+	Filters FilterService
 	// Live, if set, delivers the changes this replica applies to its index;
 	// change streams then read the store only to catch up, and follow Live.
 	Live LiveChanges
@@ -114,6 +116,7 @@ func (s *Server) routes() []Route {
 	return []Route{
 		{Method: "POST", Path: "/v1/lookup", timed: true, handler: s.handleLookup},
 		{Method: "POST", Path: "/v1/lookup/prefix", timed: true, handler: s.handlePrefixLookup},
+		{Method: "GET", Path: "/v1/filter", timed: true, handler: s.handleFilter},
 		{Method: "POST", Path: "/v1/telemetry", timed: true, handler: s.handleTelemetry},
 		{Method: "POST", Path: "/v1/consent", timed: true, handler: s.handleConsent},
 		{Method: "GET", Path: "/v1/inventory", timed: true, handler: s.handleInventory},
