@@ -28,7 +28,8 @@ type FilterService interface {
 	Snapshot() ([]byte, uint64, error)
 	// Delta returns an encoded delta holding every hash added since
 	// generation from, which must not be older than the current snapshot
-	// (ECONFLICT: fetch the snapshot instead).
+	// (ECONFLICT: fetch the snapshot instead); no bytes when nothing was
+	// added since from.
 	Delta(from uint64) ([]byte, uint64, error)
 }
 
@@ -56,10 +57,14 @@ func (s *Server) handleFilter(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Header().Set(FilterGenerationHeader, strconv.FormatUint(gen, 10))
 	w.Header().Set("Cache-Control", "no-store")
+	if b == nil {
+		w.WriteHeader(http.StatusNoContent) // nothing added since from
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
 }
 
@@ -69,15 +74,18 @@ func (c *Client) FilterSnapshot(ctx context.Context) (*filter.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b == nil {
+		return nil, herd.Errorf(herd.EUNAVAILABLE, "filter: the cloud sent no snapshot")
+	}
 	return filter.DecodeSnapshot(b)
 }
 
-// FilterDelta downloads the hashes added since generation from. It fails
-// with ECONFLICT when from is older than the cloud's snapshot: fetch
-// FilterSnapshot then.
+// FilterDelta downloads the hashes added since generation from; nil, nil
+// when nothing was added. It fails with ECONFLICT when from is older than
+// the cloud's snapshot: fetch FilterSnapshot then.
 func (c *Client) FilterDelta(ctx context.Context, from uint64) (*filter.Delta, error) {
 	b, err := c.getBinary(ctx, "/v1/filter?from="+strconv.FormatUint(from, 10))
-	if err != nil {
+	if err != nil || b == nil {
 		return nil, err
 	}
 	return filter.DecodeDelta(b)
@@ -93,6 +101,9 @@ func (c *Client) getBinary(ctx context.Context, path string) ([]byte, error) {
 		return nil, &herd.Error{Code: herd.EUNAVAILABLE, Message: fmt.Sprintf("cloud %s unreachable: %v", c.BaseURL, err)}
 	}
 	defer res.Body.Close()
+	if res.StatusCode == http.StatusNoContent {
+		return nil, nil
+	}
 	if res.StatusCode != http.StatusOK {
 		return nil, responseError(res)
 	}
