@@ -16,6 +16,7 @@ import (
 	"github.com/herdsec/herd/cloud"
 	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/interop"
 	"github.com/herdsec/herd/jetstream"
 	"github.com/herdsec/herd/reputation"
 )
@@ -378,7 +379,10 @@ func TestVerdictExplain(t *testing.T) {
 	}
 	obj := "sha256:" + hash
 	deadline := time.Now().Add(30 * time.Second)
-	for c.MustGet(t, obj).Record.Verdict != herd.VerdictMalicious {
+	// The engine stores a verdict before it records the decision in the
+	// history: wait for both.
+	for c.MustGet(t, obj).Record.Verdict != herd.VerdictMalicious ||
+		!strings.Contains(c.run(t, "verdict", "explain", obj).stdout, "malicious by rules, applied") {
 		if time.Now().After(deadline) {
 			t.Fatal("no malicious verdict from the rules")
 		}
@@ -400,4 +404,268 @@ func TestVerdictExplain(t *testing.T) {
 	if r := c.run(t, "verdict", "explain", "sha256:"+strings.Repeat("cd", 32)); r.code != 0 || !strings.Contains(r.stdout, "evidence: none reported") || !strings.Contains(r.stdout, "history: no decisions recorded") {
 		t.Fatalf("explain of an unknown object:\n%v", r)
 	}
+}
+
+// exchangeVerdicts are verdicts of every kind, with values and names that
+// need escaping in STIX patterns and CSV.
+var exchangeVerdicts = []httpapi.VerdictInput{
+	{Kind: herd.KindSHA256, Value: strings.Repeat("ab", 32), Verdict: herd.VerdictMalicious, Threat: "Win.Trojan.Agent-1"},
+	{Kind: herd.KindSHA1, Value: strings.Repeat("cd", 20), Verdict: herd.VerdictSuspicious, Threat: "PUA.Toolbar", Source: herd.SourceImport},
+	{Kind: herd.KindMD5, Value: strings.Repeat("ef", 16), Verdict: herd.VerdictClean},
+	{Kind: herd.KindURL, Value: `http://evil.test/it's?q=a\b&c="d",e`, Verdict: herd.VerdictMalicious, Threat: `Phish "Bank", fake login`},
+	{Kind: herd.KindDomain, Value: "evil.test", Verdict: herd.VerdictMalicious, Threat: "evil.test"},
+	{Kind: herd.KindDomain, Value: "xn--bcher-kva.example", Verdict: herd.VerdictSuspicious, Threat: "=HYPERLINK(\"http://x.test\")"},
+	{Kind: herd.KindIP, Value: "192.0.2.1", Verdict: herd.VerdictSuspicious, Threat: "Scanner ✓"},
+	{Kind: herd.KindIP, Value: "2001:db8::1", Verdict: herd.VerdictClean, Threat: "'Résolveur'"},
+}
+
+// MustSetVerdicts stores vs in c through the admin API.
+func (c *testCloud) MustSetVerdicts(tb testing.TB, vs []httpapi.VerdictInput) {
+	tb.Helper()
+	api, err := httpapi.NewClient(c.URL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	api.Token = c.Token
+	if res, err := api.SetVerdicts(context.Background(), vs); err != nil || res.Stored != len(vs) {
+		tb.Fatalf("set verdicts: %+v, %v", res, err)
+	}
+}
+
+// mustStored returns the stored record of each object, in order.
+func (c *testCloud) mustStored(tb testing.TB, objs []herd.Object) []herd.Record {
+	tb.Helper()
+	recs := make([]herd.Record, len(objs))
+	for i, obj := range objs {
+		rec, err := c.DB.Verdicts().Get(context.Background(), obj)
+		if err != nil {
+			tb.Fatalf("%s: %v", obj, err)
+		}
+		recs[i] = rec
+	}
+	return recs
+}
+
+// decodeExport decodes an export in either format.
+func decodeExport(tb testing.TB, format, data string) []herd.Record {
+	tb.Helper()
+	if format == "csv" {
+		recs, err := interop.DecodeCSV(strings.NewReader(data), "export.csv")
+		if err != nil {
+			tb.Fatalf("%v\n%s", err, data)
+		}
+		return recs
+	}
+	res, err := interop.DecodeSTIX(strings.NewReader(data), "export.json", time.Time{})
+	if err != nil || len(res.Skipped) != 0 {
+		tb.Fatalf("%v, skipped %v\n%s", err, res.Skipped, data)
+	}
+	return res.Records
+}
+
+// One cloud's export, imported into another, gives the same verdicts;
+// the second cloud's export holds them too, in the same order.
+func TestExportImportRoundTrip(t *testing.T) {
+	for _, format := range []string{"stix", "csv"} {
+		t.Run(format, func(t *testing.T) {
+			a, b := MustStartCloud(t), MustStartCloud(t)
+			a.MustSetVerdicts(t, exchangeVerdicts)
+			objs := make([]herd.Object, len(exchangeVerdicts))
+			for i, v := range exchangeVerdicts {
+				objs[i] = herd.Object{Kind: v.Kind, Value: v.Value}
+			}
+			stored := a.mustStored(t, objs)
+			interop.SortByObject(stored)
+
+			ext := map[string]string{"stix": ".json", "csv": ".csv"}[format]
+			file := filepath.Join(t.TempDir(), "verdicts"+ext)
+			r := a.run(t, "verdict", "export", "--out", file) // the format from the extension
+			if r.code != 0 || r.stdout != fmt.Sprintf("exported %d verdicts to %s\n", len(objs), file) || r.stderr != "" {
+				t.Fatalf("export:\n%v", r)
+			}
+			exported, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := decodeExport(t, format, string(exported))
+			want := stored
+			if format == "stix" { // STIX times are to the millisecond
+				want = make([]herd.Record, len(stored))
+				for i, rec := range stored {
+					rec.Updated = rec.Updated.Truncate(time.Millisecond)
+					want[i] = rec
+				}
+			}
+			if !recordsEqual(got, want) {
+				t.Fatalf("export of the first cloud:\n%+v\nwant its stored records\n%+v", got, want)
+			}
+			if strings.Contains(string(exported), herd.EICARSHA256) {
+				t.Error("the export holds the built-in EICAR test verdict")
+			}
+
+			r = b.run(t, "verdict", "import", file)
+			if r.code != 0 || r.stdout != fmt.Sprintf("imported %d verdicts\n", len(objs)) || r.stderr != "" {
+				t.Fatalf("import into the second cloud:\n%v", r)
+			}
+			r = b.run(t, "verdict", "export", "--format", format)
+			if r.code != 0 || r.stderr != "" {
+				t.Fatalf("export of the second cloud:\n%v", r)
+			}
+			again := decodeExport(t, format, r.stdout)
+			if len(again) != len(got) {
+				t.Fatalf("second cloud exported %d verdicts, want %d", len(again), len(got))
+			}
+			for i, rec := range again {
+				want := got[i]
+				if rec.Object != want.Object || rec.Verdict != want.Verdict || rec.Threat != want.Threat || rec.Source != herd.SourceImport {
+					t.Errorf("second cloud: %+v\nwant %+v from import", rec, want)
+				}
+			}
+			if format == "stix" {
+				// Both exports name each object's indicator alike: tools
+				// that read both update their indicators.
+				for _, obj := range objs {
+					id := interop.IndicatorID(obj)
+					if !strings.Contains(string(exported), id) || !strings.Contains(r.stdout, id) {
+						t.Errorf("%s: indicator %s not in both exports", obj, id)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestExportEmptyAndErrors(t *testing.T) {
+	c := MustStartCloud(t)
+	if r := c.run(t, "verdict", "export", "--format", "csv"); r.code != 0 || r.stdout != "kind,value,verdict,threat,source,updated\n" {
+		t.Errorf("CSV export of an empty cloud:\n%v", r)
+	}
+	r := c.run(t, "verdict", "export", "--format", "stix")
+	var bundle map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &bundle); r.code != 0 || err != nil || bundle["type"] != "bundle" || bundle["objects"] != nil {
+		t.Errorf("STIX export of an empty cloud (%v):\n%v", err, r)
+	}
+
+	existing := MustWriteFile(t, "old.csv", "kept\n")
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no format", []string{"verdict", "export"}, 2, "verdict export: want --format stix or csv"},
+		{"no format from the file name", []string{"verdict", "export", "--out", filepath.Join(t.TempDir(), "v.txt")}, 2, "verdict export: want --format stix or csv"},
+		{"unknown format", []string{"verdict", "export", "--format", "xml"}, 2, `verdict export: format "xml": want stix or csv`},
+		{"an argument", []string{"verdict", "export", "--format", "csv", "all"}, 2, "verdict export: want --format stix|csv [--out FILE]"},
+		{"folder missing", []string{"verdict", "export", "--out", filepath.Join(t.TempDir(), "none", "v.csv")}, 1, "herdctl: open "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := c.run(t, tt.args...)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.want) || r.stdout != "" {
+				t.Errorf("%v\nwant exit %d, stderr containing %q", r, tt.code, tt.want)
+			}
+		})
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "kept\n" {
+		t.Errorf("a failed export changed another file: %q", b)
+	}
+}
+
+// A STIX import says what it left out and why.
+func TestImportSTIXSkipped(t *testing.T) {
+	c := MustStartCloud(t)
+	obj := herd.Object{Kind: herd.KindDomain, Value: "c2.example"}
+	bundle := MustWriteFile(t, "feed.json", `{"type": "bundle", "id": "bundle--5e1d6a3c-0000-4000-8000-000000000000", "objects": [
+		{"type": "identity", "spec_version": "2.1", "id": "identity--5e1d6a3c-0000-4000-8000-000000000001", "name": "CERT Example", "identity_class": "organization"},
+		{"type": "indicator", "spec_version": "2.1", "id": "indicator--5e1d6a3c-0000-4000-8000-000000000002", "created": "2024-05-01T00:00:00.000Z", "modified": "2024-05-01T00:00:00.000Z",
+		 "name": "Loader C2", "pattern": "[domain-name:value = 'C2.Example']", "pattern_type": "stix", "valid_from": "2024-05-01T00:00:00Z", "indicator_types": ["malicious-activity"]},
+		{"type": "indicator", "spec_version": "2.1", "id": "indicator--5e1d6a3c-0000-4000-8000-000000000003", "created": "2024-05-01T00:00:00.000Z", "modified": "2024-05-01T00:00:00.000Z",
+		 "name": "Old C2", "pattern": "[domain-name:value = 'old.example']", "pattern_type": "stix", "valid_from": "2020-05-01T00:00:00Z", "valid_until": "2021-05-01T00:00:00Z", "indicator_types": ["malicious-activity"]},
+		{"type": "indicator", "spec_version": "2.1", "id": "indicator--5e1d6a3c-0000-4000-8000-000000000004", "created": "2024-05-01T00:00:00.000Z", "modified": "2024-05-01T00:00:00.000Z",
+		 "pattern": "[email-addr:value = 'x@example.test']", "pattern_type": "stix", "valid_from": "2024-05-01T00:00:00Z", "labels": ["misp:to_ids=\"True\""]}
+	]}`)
+	r := c.run(t, "verdict", "import", bundle)
+	want := "feed.json: skipped 1: expired (valid_until has passed)\n" +
+		"feed.json: skipped 1: identity (not an indicator)\n" +
+		"feed.json: skipped 1: no verdict in indicator_types or labels\n" +
+		"imported 1 verdicts\n"
+	if r.code != 0 || r.stdout != want || r.stderr != "" {
+		t.Fatalf("%v\nwant stdout:\n%s", r, want)
+	}
+	got := c.MustGet(t, obj.String())
+	if !got.Stored || got.Record.Verdict != herd.VerdictMalicious || got.Record.Threat != "Loader C2" || got.Record.Source != herd.SourceImport {
+		t.Errorf("%s: %+v", obj, got)
+	}
+	c.mustNotStored(t, herd.Object{Kind: herd.KindDomain, Value: "old.example"})
+}
+
+// A bad item in any file, STIX or CSV, imports nothing of any file, and
+// the error names the file and the object or line.
+func TestImportSTIXCSVErrorsImportNothing(t *testing.T) {
+	c := MustStartCloud(t)
+	good := herd.Object{Kind: herd.KindDomain, Value: "good.example"}
+	goodCSV := MustWriteFile(t, "good.csv", "kind,value,verdict,threat\ndomain,good.example,malicious,Good\n")
+	goodJSON := MustWriteFile(t, "good.json", `{"type": "bundle", "objects": [{"type": "indicator", "id": "indicator--6f2e7b4d-0000-4000-8000-000000000000",
+		"modified": "2024-05-01T00:00:00Z", "pattern": "[domain-name:value = 'good.example']", "indicator_types": ["benign"]}]}`)
+	for _, tt := range []struct {
+		name, file, content string
+		want                []string // on stderr
+	}{
+		{"STIX AND pattern", "bad.json", `{"type": "bundle", "objects": [
+			{"type": "indicator", "id": "indicator--6f2e7b4d-0000-4000-8000-000000000001", "modified": "2024-05-01T00:00:00Z",
+			 "pattern": "[domain-name:value = 'also-good.example']", "indicator_types": ["malicious-activity"]},
+			{"type": "indicator", "id": "indicator--6f2e7b4d-0000-4000-8000-000000000002", "modified": "2024-05-01T00:00:00Z",
+			 "pattern": "[ipv4-addr:value = '192.0.2.1' AND ipv4-addr:value = '192.0.2.2']", "indicator_types": ["malicious-activity"]}]}`,
+			[]string{"herdctl: nothing imported: bad.json: 1 of 2 objects invalid\n", `item 1: field "pattern": indicator--6f2e7b4d-0000-4000-8000-000000000002: "[ipv4-addr:value = '192.0.2.1' AND ipv4-addr:value = '192.0.2.2']": AND at position 32`}},
+		{"STIX unsupported observable", "bad.json", `{"type": "bundle", "objects": [{"type": "indicator", "id": "indicator--6f2e7b4d-0000-4000-8000-000000000003",
+			"pattern": "[email-addr:value = 'ceo@phish.example']", "indicator_types": ["malicious-activity"]}]}`,
+			[]string{`item 0: field "pattern": indicator--6f2e7b4d-0000-4000-8000-000000000003: "[email-addr:value = 'ceo@phish.example']": email-addr:value: not supported`}},
+		{"STIX not JSON", "bad.json", "{\"type\": \"bundle\",\n\"objects\": [,]}", []string{"herdctl: nothing imported: bad.json:2: not valid JSON: invalid character ','"}},
+		{"STIX not a bundle", "bad.json", `{"type": "indicator"}`, []string{`bad.json: not a STIX bundle: field "type": "indicator": want "bundle"`}},
+		{"CSV bad verdict", "bad.csv", "kind,value,verdict,threat\ndomain,also-good.example,malicious,X\ndomain,b.example,evil,X\n", []string{`herdctl: nothing imported: bad.csv:3: verdict "evil": want malicious, suspicious or clean`}},
+		{"CSV bad hash", "bad.csv", "kind,value,verdict\nsha256,abc,malicious\n", []string{`bad.csv:2: sha256 "abc": want 64 hex digits, got 3 characters`}},
+		{"CSV wrong header", "bad.csv", "hash,verdict\n", []string{`bad.csv:1: header: unknown column "hash"`}},
+		{"unknown file type", "bad.txt", "domain,b.example,malicious\n", []string{`bad.txt: unknown file type ".txt": want .hdb or .hsb (ClamAV hash signatures), .json (STIX 2.1 bundle) or .csv`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := MustWriteFile(t, tt.file, tt.content)
+			// A bad file after good ones: nothing of any is sent.
+			r := c.run(t, "verdict", "import", goodCSV, goodJSON, bad)
+			for _, want := range tt.want {
+				if r.code != 1 || !strings.Contains(r.stderr, want) || r.stdout != "" {
+					t.Errorf("%v\nwant exit 1 and stderr containing %q", r, want)
+				}
+			}
+			c.mustNotStored(t, good)
+			c.mustNotStored(t, herd.Object{Kind: herd.KindDomain, Value: "also-good.example"})
+		})
+	}
+	if n := c.Index.Len(); n != 0 {
+		t.Errorf("index holds %d verdicts after failed imports, want 0", n)
+	}
+	// The good files alone import.
+	if r := c.run(t, "verdict", "import", goodCSV, goodJSON); r.code != 0 || r.stdout != "imported 2 verdicts\n" {
+		t.Fatalf("good files:\n%v", r)
+	}
+	if got := c.MustGet(t, good.String()); got.Record.Verdict != herd.VerdictClean || got.Record.Source != herd.SourceImport {
+		t.Errorf("the later file's verdict should win: %+v", got)
+	}
+}
+
+// recordsEqual compares records with their times by Equal.
+func recordsEqual(a, b []herd.Record) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if !x.Updated.Equal(y.Updated) {
+			return false
+		}
+		x.Updated, y.Updated = time.Time{}, time.Time{}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

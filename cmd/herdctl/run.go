@@ -16,7 +16,6 @@ import (
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/internal/cli"
-	"github.com/herdsec/herd/sigdb"
 )
 
 // DefaultTokenFile is where herdd writes its admin token when run with defaults.
@@ -37,7 +36,12 @@ Commands:
   verdict set KIND:VALUE malicious|suspicious|clean --name NAME
   verdict get KIND:VALUE
   verdict explain KIND:VALUE  the verdict, the fleet's evidence and every decision with reasons
-  verdict import FILE...      ClamAV hash signatures (.hdb, .hsb: HASH:SIZE:NAME)
+  verdict import FILE...      verdicts from ClamAV hash signatures (.hdb, .hsb),
+                              STIX 2.1 bundles (.json) or CSV (.csv); every file
+                              is checked first, one bad item imports nothing
+  verdict export --format stix|csv [--out FILE]
+                              every stored verdict, sorted by object
+                              (--format defaults from FILE's extension)
   telemetry stats
 
 KIND is sha256, sha1, md5, url, domain or ip. The cloud defaults to
@@ -65,6 +69,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"verdict get":     m.verdictGet,
 		"verdict explain": m.verdictExplain,
 		"verdict import":  m.verdictImport,
+		"verdict export":  m.verdictExport,
 		"telemetry stats": m.telemetryStats,
 	}
 	name := strings.Join(words[:min(2, len(words))], " ")
@@ -231,44 +236,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// importBatch is how many verdicts one admin request carries.
-const importBatch = httpapi.MaxAdminVerdicts
-
-// verdictImport reads every file completely before sending anything, so a
-// malformed line (reported with its line number) imports nothing.
-func (m *Main) verdictImport(ctx context.Context, c *httpapi.Client, files []string) error {
-	if len(files) == 0 {
-		return usageError("verdict import: want FILE...")
-	}
-	var vs []httpapi.VerdictInput
-	for _, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		err = sigdb.Parse(f, filepath.Base(path), func(_ int, s sigdb.Signature) error {
-			vs = append(vs, httpapi.VerdictInput{Kind: s.Kind, Value: s.Hash, Verdict: herd.VerdictMalicious, Threat: s.Name, Source: herd.SourceImport})
-			return nil
-		})
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	stored := 0
-	for len(vs) > 0 {
-		n := min(len(vs), importBatch)
-		res, err := c.SetVerdicts(ctx, vs[:n])
-		if err != nil {
-			return fmt.Errorf("after %d imported: %w", stored, err)
-		}
-		stored += res.Stored
-		vs = vs[n:]
-	}
-	fmt.Fprintf(m.Stdout, "imported %d verdicts\n", stored)
-	return nil
 }
 
 func (m *Main) telemetryStats(ctx context.Context, c *httpapi.Client, args []string) error {
