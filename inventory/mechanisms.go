@@ -53,6 +53,8 @@ type Placeholder struct {
 // text).
 var PathPlaceholders = []Placeholder{
 	{"~", "the home folder: /home/NAME, /Users/NAME, /root"},
+	{"/media/<user>, /run/media/<user>", "the user name in removable-media mounts (shared mounts such as /media/cdrom0 are kept)"},
+	{`\\<host>\<share>`, `the server and share of a network path (\\server\share, \\?\UNC\…, smb://…, GNOME gvfs mounts); standard shares (C$, ADMIN$, IPC$, SYSVOL…) and local servers are kept, the folder after a home share becomes <user>`},
 	{"%USERPROFILE%", `the Windows profile folder: C:\Users\NAME (any drive, either slash)`},
 	{"<user>", "the user name taken from the home folder, wherever else it appears in the path (names of 3 characters or more)"},
 	{"<email>, <secret:…>", "e-mail addresses and secrets in a folder or file name, as in free text"},
@@ -82,6 +84,9 @@ var TextDetectors = []Detector{
 	{"phone", "telephone numbers: international (+ or 00), North American (3-3-4) and national numbers starting with 0", "<phone>"},
 	{"uuid", "UUIDs (device, installation and account ids)", "<uuid>"},
 	{"sid", "Windows security identifiers (S-1-5-21-…)", "<sid>"},
+	{"aws-key-id", "AWS access key ids by their shape alone (AKIA…, ASIA…), however low their entropy", "<secret:aws-access-token>"},
+	{"number", "runs of 9 or more digits (account, customer and national ids; also times and sizes)", "<number>"},
+	{"token", "values of 20 or more mixed letters and digits after =, : or a flag (session ids, keys); long hex hashes are kept", "<token>"},
 }
 
 // Derived is something the cloud itself records with each stored event,

@@ -228,6 +228,221 @@ func findDigitRun(s string, from int) (int, int) {
 	return -1, -1
 }
 
+// ---- long numbers in text --------------------------------------------------
+//
+// In command lines and free text, a run of nine or more digits that no
+// detector above took (a phone, a card, an IBAN, an address…) is an account,
+// customer, order, tax or national id far more often than anything else —
+// AWS account ids in ARNs, Unix times, sizes in bytes are the rest. Shorter
+// runs are kept: they are PIDs, ports, counts, sizes, dates and versions.
+// Kept too: digits inside a word (0x1234567890, build12345678901), the
+// decimals of a fraction (0.123456789) and the sub-authorities of the SIDs
+// that findSID keeps (S-1-5-80-…, services; S-1-15-…, app containers):
+// those name no one.
+
+// minLongNumber is the shortest run of digits findLongNumber replaces.
+const minLongNumber = 9
+
+func findLongNumber(s string, from int) (int, int) {
+	for i := from; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		if j-i >= minLongNumber && (j == len(s) || !isAlnum(s[j])) {
+			switch p := before(s, i, from); {
+			case isAlnum(p):
+			case p == '.' && i-2 >= from && isDigit(s[i-2]): // a fraction
+			case p == '-' && inSID(s, i, from):
+			default:
+				return i, j
+			}
+		}
+		i = j
+	}
+	return -1, -1
+}
+
+// inSID reports whether the digits at s[i], after a '-', are a sub-authority
+// of a SID: "S-1-" and digits and dashes lead to them.
+func inSID(s string, i, from int) bool {
+	k := i
+	for k > from && i-k < 192 && (isDigit(s[k-1]) || s[k-1] == '-') {
+		k--
+	}
+	return k > from && s[k-1] == 'S' && strings.HasPrefix(s[k:], "-1-")
+}
+
+// ---- tokens given as values -------------------------------------------------
+//
+// A value of 20 or more letters and digits that mixes them, given to a name
+// or a flag (--ref AB12CD34EF56GH78IJ90, client_id=…, "licenseKey": "…"), is
+// an account id, a licence key, a session or an API key whatever the name
+// says — and whatever its entropy, which is why gitleaks and
+// findRandomRun let ids such as CUST000012345678ABCD through. Kept:
+//
+//   - values that are not one run of letters and digits (paths, host names,
+//     versions, lists, base64 with '+', '/' or '=');
+//   - words run together, even with digits in them
+//     (NetworkServiceInProcess2, Windows10Enterprise2024): see wordLike;
+//   - file digests and commits in hex (SHA-1, SHA-2: 40, 56, 64, 96 or 128
+//     digits): they name a file, not a person. 32 hex digits are replaced:
+//     they are session and request ids and UUIDs without dashes at least
+//     as often as MD5 digests;
+//   - PowerShell's -EncodedCommand and -EncodedArguments (and their
+//     abbreviations): what an analyst needs to judge the command;
+//   - the values of one- and two-letter flags after one dash (-u, -xf),
+//     which mean too many things.
+
+// minValueToken is the shortest value findValueToken replaces.
+const minValueToken = 20
+
+func findValueToken(s string, from int) (int, int) {
+	for i := from; i < len(s); {
+		if !isAlnum(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isAlnum(s[j]) {
+			j++
+		}
+		if j-i >= minValueToken && valueTokenAt(s, i, j, from) && tokenLike(s[i:j]) {
+			return i, j
+		}
+		i = j
+	}
+	return -1, -1
+}
+
+// valueTokenAt reports whether s[st:en] is the whole value of NAME=VALUE,
+// NAME: VALUE, "NAME": "VALUE", NAME => VALUE, --flag VALUE or -flag VALUE.
+func valueTokenAt(s string, st, en, lo int) bool {
+	v := st
+	if q := before(s, st, lo); q == '"' || q == '\'' || q == '`' {
+		if en < len(s) && s[en] != q {
+			return false
+		}
+		v--
+	} else if en < len(s) && !valueStop(s[en]) {
+		return false
+	}
+	k := v
+	for k > lo && (s[k-1] == ' ' || s[k-1] == '\t') {
+		k--
+	}
+	if k <= lo {
+		return false
+	}
+	op := k - 1
+	if s[op] == '>' && op > lo && s[op-1] == '=' {
+		op-- // =>
+	}
+	switch {
+	case s[op] == '=' || s[op] == ':':
+		if op > lo && (s[op] == '=' && strings.IndexByte("!<>=", s[op-1]) >= 0 || s[op] == ':' && s[op-1] == ':') {
+			return false // !=, <=, >=, ==, ::
+		}
+		e := op
+		if e > lo && s[e] == '=' && s[e-1] == ':' {
+			e-- // :=
+		}
+		for e > lo && (s[e-1] == ' ' || s[e-1] == '\t') {
+			e--
+		}
+		if e > lo && (s[e-1] == '"' || s[e-1] == '\'') {
+			e--
+		}
+		n := e
+		for n > lo && isNameChar(s[n-1]) {
+			n--
+		}
+		return n < e && !encodedFlag(s[n:e])
+	case k < v:
+		// The word before the spaces must be a flag on its own.
+		n := k
+		for n > lo && isNameChar(s[n-1]) {
+			n--
+		}
+		if p := before(s, n, lo); p != 0 && !isSpace(p) && p != '"' && p != '\'' {
+			return false
+		}
+		f := s[n:k]
+		name := strings.TrimLeft(f, "-")
+		dashes := len(f) - len(name)
+		// One or two letters after one dash are short options, often
+		// bundled (tar -xf FILE): their values are file names as often as not.
+		return name != "" && isAlpha(name[0]) && (dashes == 1 && len(name) > 2 || dashes == 2) && !encodedFlag(name)
+	}
+	return false
+}
+
+// encodedFlag reports whether name (dashes trimmed or not) is PowerShell's
+// -EncodedCommand or -EncodedArguments, or one of their abbreviations.
+func encodedFlag(name string) bool {
+	name = strings.TrimLeft(name, "-")
+	if strings.EqualFold(name, "ec") || strings.EqualFold(name, "ea") {
+		return true
+	}
+	return len(name) >= 2 && (hasPrefixFold("encodedcommand", name) || hasPrefixFold("encodedarguments", name))
+}
+
+// tokenLike reports whether a run of letters and digits looks like an id or
+// a key rather than a word or a file digest.
+func tokenLike(t string) bool {
+	if len(t) < minValueToken || !mixedClasses(t) || wordLike(t) {
+		return false
+	}
+	switch len(t) {
+	case 40, 56, 64, 96, 128:
+		for i := 0; i < len(t); i++ {
+			if !isHexByte(t[i]) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// wordLike reports whether at least two thirds of t are words: runs of
+// three or more letters, lower-case but for the first, of which at least
+// one in five is a vowel ("Network", "Service", "Html" is not). Random
+// tokens in base 62 pass with a chance below 1%, lower-case ones in base 36
+// with about 1 in 10.
+func wordLike(t string) bool {
+	words := 0
+	for i := 0; i < len(t); {
+		j := i
+		if isUpper(t[j]) {
+			j++
+		}
+		k := j
+		vowels := 0
+		for k < len(t) && isLower(t[k]) {
+			if strings.IndexByte("aeiouy", t[k]) >= 0 {
+				vowels++
+			}
+			k++
+		}
+		if i < j && strings.IndexByte("AEIOUY", t[i]) >= 0 {
+			vowels++
+		}
+		if k-j >= 2 && k-i >= 3 && vowels > 0 && vowels*5 >= k-i {
+			words += k - i
+		}
+		if k == i {
+			k++
+		}
+		i = k
+	}
+	return words*3 >= len(t)*2
+}
+
 // ---- random-looking tokens -----------------------------------------------
 //
 // Session ids, API keys, password-reset and sharing links carry a random

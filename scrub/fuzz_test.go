@@ -56,6 +56,12 @@ var fuzzSeeds = []string{
 	"S-1-5-21-3623811015-3361044348-30300820-1013", "192.0.2.33", "2002:c000:221::1", "::ffff:10.1.2.3",
 	"/var/mail/alice", `\Device\HarddiskVolume3\Users\bob\x.exe`, "d:/users/Alice/alice.docx",
 	"<secret:x> <email> <user>@", "a@b.cc@d.ee", "4111-1111-1111-1111-4111111111111111",
+	`net use Z: \\fs01\Finance Dept & \\?\UNC\fs01\home$\alice\x "\\\\nas\\share"`,
+	`\Device\Mup\;LanmanRedirector\;Z:0000a1\fs01\f\x \\wsl$\Ubuntu\home\alice`,
+	"mount -t cifs //nas/alice /mnt/x; open smb://nas/Photos; /run/media/alice/USB /media/bob/x",
+	"/run/user/1000/gvfs/smb-share:server=nas,share=alice,user=bob/x",
+	"echo AKIAIOSFODNN7EXAMPLE ASIA2222222222222222; id 123456789012 S-1-5-80-956008885-3418522649",
+	`--client-ref CUST000012345678ABCD {"ref": "AB12CD34EF56GH78IJ90"} -enc SQBFAFgAIAAoAE4AZQB3AC0A`,
 }
 
 var (
@@ -167,6 +173,9 @@ func FuzzText(f *testing.F) {
 		}
 		if hasCard(out) {
 			t.Fatalf("Text(%.300q) = %.300q: kept a card number", s, out)
+		}
+		if i, _ := findAWSKeyID(out, 0); i >= 0 {
+			t.Fatalf("Text(%.300q) = %.300q: kept an AWS access key id", s, out)
 		}
 		if d := referenceDetector(t); d != nil {
 			for _, f := range d.DetectString(out) {

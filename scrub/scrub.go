@@ -127,7 +127,7 @@ func truncates(v string) bool {
 // changes nothing.
 var placeholders = []string{
 	"<email>", "<phone>", "<card>", "<iban>", "<ip>", "<mac>", "<uuid>", "<sid>",
-	"<user>", "<token>", "<number>",
+	"<user>", "<token>", "<number>", "<host>", "<share>",
 }
 
 // placeholderAt returns the length of the placeholder that starts at s[i], or 0.

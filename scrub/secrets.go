@@ -347,3 +347,47 @@ func findSecretCandidate(s string, from int) (int, int) { return findAlnumRun(s,
 func secretLike(t string) bool {
 	return len(t) >= 16 && distinctRun(t, 0, isAlnum) >= 10 && mixedClasses(t)
 }
+
+// awsKeyIDLen is the length of an AWS access key id.
+const awsKeyIDLen = 20
+
+// findAWSKeyID finds AWS access key ids by their shape alone: AKIA (a user's
+// long-term key), ASIA (temporary, from STS), ABIA, ACCA or A3T and one more
+// letter or digit, then letters and digits 2–7 up to 20 characters — gitleaks'
+// aws-access-token expression. gitleaks also requires 3 bits of entropy and
+// lets ids ending in EXAMPLE through, so ids such as AKIAIOSFODNN7EXAMPLE
+// or AKIAAAAAAAAAAAAAAAAA would pass. An access key id is half of a
+// credential and names its account whatever its entropy, so every id of
+// this shape is replaced. An underscore ends an id here, as it does not in
+// gitleaks (\b): "key_AKIA…" is an id too.
+func findAWSKeyID(s string, from int) (int, int) {
+	for i := from; i+awsKeyIDLen <= len(s); i++ {
+		k := strings.IndexByte(s[i:len(s)-awsKeyIDLen+1], 'A')
+		if k < 0 {
+			break
+		}
+		i += k
+		e := i + awsKeyIDLen
+		if strings.IndexByte("KSBC3", s[i+1]) >= 0 && isAWSKeyID(s[i:e]) && !isAlnum(before(s, i, from)) && (e == len(s) || !isAlnum(s[e])) {
+			return i, e
+		}
+	}
+	return -1, -1
+}
+
+// isAWSKeyID reports whether t (20 bytes) has the shape of an access key id.
+func isAWSKeyID(t string) bool {
+	switch t[:4] {
+	case "AKIA", "ASIA", "ABIA", "ACCA":
+	default:
+		if t[:3] != "A3T" || !isUpper(t[3]) && !isDigit(t[3]) {
+			return false
+		}
+	}
+	for j := 4; j < len(t); j++ {
+		if c := t[j]; !isUpper(c) && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}

@@ -20,10 +20,17 @@ import (
 //   - secrets gitleaks finds (see secrets.go) → <secret:RULE-ID>;
 //   - JWTs → <secret:jwt>, e-mail addresses → <email>, the user of
 //     ssh/scp/sftp/rsync logins (alice@host) → <user>, Windows account SIDs
-//     → <sid>, UUIDs → <uuid>, IBANs → <iban>, payment cards → <card>,
-//     IP addresses → <ip>, MAC addresses → <mac>, phone numbers → <phone>;
-//   - home folders and the user names in them, wherever else the names appear
-//     (see Path).
+//     → <sid>, AWS access key ids that gitleaks let through (low entropy,
+//     …EXAMPLE) → <secret:aws-access-token>, UUIDs → <uuid>, IBANs →
+//     <iban>, payment cards → <card>, IP addresses → <ip>, MAC addresses →
+//     <mac>, phone numbers → <phone>;
+//   - runs of nine or more digits that none of the above took → <number>
+//     (account, customer and national ids; see findLongNumber);
+//   - long tokens mixing letters and digits given as the value of any name
+//     or flag (--ref AB12CD34EF56GH78IJ90, "id": "…") → <token> (see
+//     findValueToken);
+//   - home folders, per-user mounts and network paths, and the user names in
+//     them wherever else the names appear (see Path).
 //
 // UUIDs are replaced: in command lines they name users, devices, sessions and
 // documents more often than anything an analyst needs. Detected web URLs are
@@ -92,31 +99,44 @@ func pipeline(s string, pathMode bool) (string, int) {
 		s, n = replaceAll(s, findSID, "<sid>")
 		hits += n
 	}
-	digits, dashes, colons, dots := census(s)
-	if dashes >= 4 {
+	c := census(s)
+	if c.alnumRun >= awsKeyIDLen {
+		s, n = replaceAll(s, findAWSKeyID, "<secret:aws-access-token>")
+		hits += n
+	}
+	if c.dashes >= 4 {
 		s, n = replaceAll(s, findUUID, "<uuid>")
 		hits += n
 	}
-	if digits >= 8 {
+	if c.digits >= 8 {
 		s, n = replaceAll(s, findIBAN, "<iban>")
 		hits += n
 		s, n = replaceAll(s, findCard, "<card>")
 		hits += n
 	}
-	if colons >= 2 {
+	if c.colons >= 2 {
 		s, n = replaceAll(s, findIPv6, "<ip>")
 		hits += n
 	}
-	if dots >= 3 && digits >= 4 {
+	if c.dots >= 3 && c.digits >= 4 {
 		s, n = replaceAll(s, findIPv4, "<ip>")
 		hits += n
 	}
-	if colons >= 5 || dashes >= 5 {
+	if c.colons >= 5 || c.dashes >= 5 {
 		s, n = replaceAll(s, findMAC, "<mac>")
 		hits += n
 	}
-	if digits >= 8 {
+	if c.digits >= 8 {
 		s, n = replaceAll(s, findPhone, "<phone>")
+		hits += n
+	}
+	// The detectors above only shorten runs, so the census still bounds them.
+	if c.digitRun >= minLongNumber {
+		s, n = replaceAll(s, findLongNumber, "<number>")
+		hits += n
+	}
+	if c.alnumRun >= minValueToken {
+		s, n = replaceAll(s, findValueToken, "<token>")
 		hits += n
 	}
 	s, n = homes(s, pathMode)
@@ -127,22 +147,69 @@ func pipeline(s string, pathMode bool) (string, int) {
 	return s, hits
 }
 
-// census counts the characters the detectors need, to skip those that cannot match.
-func census(s string) (digits, dashes, colons, dots int) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case isDigit(c):
-			digits++
-		case c == '-':
-			dashes++
-		case c == ':':
-			colons++
-		case c == '.':
-			dots++
+// counts are what census finds in a text.
+type counts struct {
+	digits, dashes, colons, dots int
+	digitRun, alnumRun           int // the longest runs of digits, and of letters and digits
+}
+
+// census counts the characters the detectors need, to skip those that cannot
+// match, in one pass. Runs of letters and digits are walked in tight loops:
+// they are most of a text.
+func census(s string) counts {
+	var c counts
+	for i := 0; i < len(s); {
+		st := i
+		for {
+			for i < len(s) && censusClass[s[i]] == classLetter {
+				i++
+			}
+			ds := i
+			for i < len(s) && censusClass[s[i]] == classDigit {
+				i++
+			}
+			if i == ds {
+				break
+			}
+			c.digits += i - ds
+			c.digitRun = max(c.digitRun, i-ds)
+		}
+		c.alnumRun = max(c.alnumRun, i-st)
+		if i < len(s) {
+			switch censusClass[s[i]] {
+			case classDash:
+				c.dashes++
+			case classColon:
+				c.colons++
+			case classDot:
+				c.dots++
+			}
+			i++
 		}
 	}
-	return
+	return c
 }
+
+const (
+	classOther = iota
+	classDigit
+	classLetter
+	classDash
+	classColon
+	classDot
+)
+
+// censusClass is what census counts each byte as.
+var censusClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = classDigit
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = classLetter, classLetter
+	}
+	t['-'], t[':'], t['.'] = classDash, classColon, classDot
+	return t
+}()
 
 // Sentinels stand for the URLs that URL has scrubbed while the other
 // detectors run: "\x01" + the URL's index as bytes 0x10–0x19 + "\x02". No
