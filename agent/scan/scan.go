@@ -8,6 +8,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"io"
 	"io/fs"
@@ -30,12 +31,35 @@ type LocalDB interface {
 	NeedsSHA1() bool
 }
 
+// Filter is the offline filter of malicious SHA-256 hashes (a
+// filter.Set): true for every hash malicious when it was built, and for a
+// small fraction of others.
+type Filter interface {
+	Contains(sha256 [32]byte) bool
+}
+
+// Filter hits are reported with these threat name and source, and Where
+// "filter".
+const (
+	FilterThreat = "Herd.Filter.PossibleMatch"
+	SourceFilter = "filter"
+)
+
 // Options configure a scan.
 type Options struct {
 	DB LocalDB
 	// Cloud answers lookups for files the local database does not decide;
-	// nil scans with the local database only.
+	// nil scans with the local database (and Filter) only.
+	//
+	// A lookup error whose chain holds an Answered() []bool method (the
+	// agent cache's PartialError) still carries the records it marks:
+	// they are reported, and only the other files count as unanswered.
 	Cloud herd.ReputationService
+	// Filter, if set, checks the SHA-256 of the files the cloud did not
+	// answer (no Cloud, or the cloud unavailable). A hit is reported as
+	// suspicious with Where "filter": a possible match, to be confirmed
+	// online. Files the cloud answered are not checked: its answer wins.
+	Filter Filter
 	// Workers hashing files; 0 means one per CPU.
 	Workers int
 	// CloudBatch is how many files go into one cloud lookup (each file is
@@ -52,8 +76,8 @@ type Result struct {
 	Path    string       `json:"path"`
 	Verdict herd.Verdict `json:"verdict,omitempty"`
 	Threat  string       `json:"threat,omitempty"`
-	Source  string       `json:"source,omitempty"` // local-db, or the cloud's source (operator, import, builtin)
-	Where   string       `json:"where,omitempty"`  // "local" or "cloud"
+	Source  string       `json:"source,omitempty"` // local-db, filter, or the cloud's source (operator, import, builtin)
+	Where   string       `json:"where,omitempty"`  // "local", "cloud" or "filter" (a possible match, unconfirmed)
 	Test    bool         `json:"test,omitempty"`
 	SHA256  string       `json:"sha256,omitempty"`
 	Err     string       `json:"error,omitempty"`
@@ -61,15 +85,17 @@ type Result struct {
 
 // Summary totals a scan.
 type Summary struct {
-	Files       int64         `json:"files"`
-	Bytes       int64         `json:"bytes"`
-	Detections  int64         `json:"detections"`
-	Errors      int64         `json:"errors"`
-	LocalHits   int64         `json:"local_detections"`
-	CloudAsked  int64         `json:"cloud_files_checked"`
-	CloudFailed bool          `json:"cloud_unavailable"`
-	CloudError  string        `json:"cloud_error,omitempty"`
-	Duration    time.Duration `json:"duration_ns"`
+	Files         int64         `json:"files"`
+	Bytes         int64         `json:"bytes"`
+	Detections    int64         `json:"detections"`
+	Errors        int64         `json:"errors"`
+	LocalHits     int64         `json:"local_detections"`
+	CloudAsked    int64         `json:"cloud_files_checked"`
+	CloudFailed   bool          `json:"cloud_unavailable"`
+	CloudError    string        `json:"cloud_error,omitempty"`
+	FilterChecked int64         `json:"filter_files_checked,omitempty"`    // files checked against the offline filter
+	FilterHits    int64         `json:"filter_possible_matches,omitempty"` // its possible matches, also counted in Detections
+	Duration      time.Duration `json:"duration_ns"`
 }
 
 type hashed struct {
@@ -162,7 +188,7 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 						continue
 					}
 				}
-				if opt.Cloud != nil {
+				if opt.Cloud != nil || opt.Filter != nil {
 					undecided <- hashed{path, d}
 				}
 			}
@@ -175,18 +201,33 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 
 	var cloudDone = make(chan struct{})
 	var cloudErr error
-	var cloudAsked int64
+	var cloudAsked, filterChecked int64
 	go func() { // ask the cloud in batches
 		defer close(cloudDone)
 		batch := make([]hashed, 0, opt.CloudBatch)
+		// cloudDown: the cloud failed and no cache answers for it; the
+		// rest of the files go to the filter without asking again.
+		cloudDown := opt.Cloud == nil
 		flush := func() {
-			if len(batch) == 0 || cloudErr != nil {
-				batch = batch[:0]
-				return
+			unanswered := batch
+			if len(batch) > 0 && !cloudDown {
+				var err error
+				unanswered, err = askCloud(ctx, opt.Cloud, batch, results)
+				if err == nil {
+					cloudAsked += int64(len(batch))
+				} else if cloudErr == nil {
+					cloudErr = err // the first failure says why
+				}
+				// Without answers from a cache, asking again is futile.
+				cloudDown = err != nil && !isPartial(err)
 			}
-			cloudErr = askCloud(ctx, opt.Cloud, batch, results)
-			if cloudErr == nil {
-				cloudAsked += int64(len(batch))
+			if opt.Filter != nil && ctx.Err() == nil {
+				for _, h := range unanswered {
+					filterChecked++
+					if opt.Filter.Contains(h.d.SHA256) {
+						results <- Result{Path: h.path, Verdict: herd.VerdictSuspicious, Threat: FilterThreat, Source: SourceFilter, Where: "filter", SHA256: hex.EncodeToString(h.d.SHA256[:])}
+					}
+				}
 			}
 			batch = batch[:0]
 		}
@@ -216,8 +257,11 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 				sum.Errors++
 			} else {
 				sum.Detections++
-				if r.Where == "local" {
+				switch r.Where {
+				case "local":
 					sum.LocalHits++
+				case "filter":
+					sum.FilterHits++
 				}
 			}
 			report(r)
@@ -234,7 +278,7 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 	if opt.Progress != nil {
 		opt.Progress(sum.Files, sum.Bytes)
 	}
-	sum.CloudAsked = cloudAsked
+	sum.CloudAsked, sum.FilterChecked = cloudAsked, filterChecked
 	if cloudErr != nil {
 		sum.CloudFailed, sum.CloudError = true, herd.ErrorMessage(cloudErr)
 	}
@@ -242,9 +286,23 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 	return sum, ctx.Err()
 }
 
+// answered is implemented by lookup errors that still carry answers for
+// some objects (the agent cache's PartialError).
+type answered interface {
+	Answered() []bool
+}
+
+func isPartial(err error) bool {
+	var a answered
+	return errors.As(err, &a)
+}
+
 // askCloud looks up a batch of files by all three hashes and reports the
-// worst verdict of each file that is malicious or suspicious.
-func askCloud(ctx context.Context, cloud herd.ReputationService, batch []hashed, results chan<- Result) error {
+// worst verdict of each file that is malicious or suspicious. It returns
+// the files whose SHA-256 got no answer: none on success, all of them on
+// an error without answers, the files the cache did not answer on a
+// partial error.
+func askCloud(ctx context.Context, cloud herd.ReputationService, batch []hashed, results chan<- Result) ([]hashed, error) {
 	objs := make([]herd.Object, 0, 3*len(batch))
 	for _, h := range batch {
 		objs = append(objs,
@@ -253,24 +311,32 @@ func askCloud(ctx context.Context, cloud herd.ReputationService, batch []hashed,
 			herd.Object{Kind: herd.KindMD5, Value: hex.EncodeToString(h.d.MD5[:])})
 	}
 	recs, err := cloud.Lookup(ctx, objs)
+	var ok []bool // nil: every record is an answer
 	if err != nil {
-		return err
+		var a answered
+		if !errors.As(err, &a) || len(a.Answered()) != len(objs) || len(recs) != len(objs) {
+			return batch, err
+		}
+		ok = a.Answered()
+	} else if len(recs) != len(objs) {
+		return batch, herd.Errorf(herd.EUNAVAILABLE, "cloud lookup: %d answers for %d objects", len(recs), len(objs))
 	}
-	if len(recs) != len(objs) {
-		return herd.Errorf(herd.EUNAVAILABLE, "cloud lookup: %d answers for %d objects", len(recs), len(objs))
-	}
+	var unanswered []hashed
 	for i, h := range batch {
-		worst := recs[3*i]
-		for _, r := range recs[3*i+1 : 3*i+3] {
-			if r.Verdict.Severity() > worst.Verdict.Severity() {
-				worst = r
+		var worst *herd.Record
+		for j := 3 * i; j < 3*i+3; j++ {
+			if (ok == nil || ok[j]) && (worst == nil || recs[j].Verdict.Severity() > worst.Verdict.Severity()) {
+				worst = &recs[j]
 			}
 		}
-		if worst.Verdict == herd.VerdictMalicious || worst.Verdict == herd.VerdictSuspicious {
+		switch {
+		case worst != nil && (worst.Verdict == herd.VerdictMalicious || worst.Verdict == herd.VerdictSuspicious):
 			results <- Result{Path: h.path, Verdict: worst.Verdict, Threat: worst.Threat, Source: worst.Source, Where: "cloud", Test: worst.Test, SHA256: objs[3*i].Value}
+		case ok != nil && !ok[3*i]:
+			unanswered = append(unanswered, h)
 		}
 	}
-	return nil
+	return unanswered, err
 }
 
 // hasher computes the three digests of a file in one streaming pass with

@@ -35,6 +35,22 @@ type result struct {
 // terminal.
 func run(tb testing.TB, env map[string]string, args ...string) result {
 	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return runCtx(ctx, tb, env, args...)
+}
+
+// runCtx is run until ctx ends. Unless env sets HERD_STATE, the default
+// state folder is one that does not exist, never the user's own.
+func runCtx(ctx context.Context, tb testing.TB, env map[string]string, args ...string) result {
+	tb.Helper()
+	if _, ok := env["HERD_STATE"]; !ok {
+		e := map[string]string{"HERD_STATE": filepath.Join(tb.TempDir(), "no-state")}
+		for k, v := range env {
+			e[k] = v
+		}
+		env = e
+	}
 	var out, errb bytes.Buffer
 	m := &Main{
 		Stdout:     &out,
@@ -42,8 +58,6 @@ func run(tb testing.TB, env map[string]string, args ...string) result {
 		Getenv:     func(k string) string { return env[k] },
 		IsTerminal: func(io.Writer) bool { return false },
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	code := m.Run(ctx, args)
 	return result{code, out.String(), errb.String()}
 }
@@ -351,13 +365,15 @@ type testCloud struct {
 	DB    *jetstream.DB
 	Index *reputation.Index
 	Token string
+	// Stop closes the HTTP API: the cloud becomes unreachable.
+	Stop func()
 }
 
 // MustStartCloud starts a cloud and stops it when the test ends.
 func MustStartCloud(tb testing.TB) *testCloud {
 	tb.Helper()
 	cl, srv := cloud.MustOpenTest(tb)
-	return &testCloud{URL: srv.URL, DB: cl.DB, Index: cl.Index, Token: cloud.TestToken}
+	return &testCloud{URL: srv.URL, DB: cl.DB, Index: cl.Index, Token: cloud.TestToken, Stop: srv.Close}
 }
 
 // MustPut stores a verdict and waits until the index serves it.

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/agent/cache"
+	"github.com/herdsec/herd/agent/offline"
 	"github.com/herdsec/herd/agent/report"
 	"github.com/herdsec/herd/agent/scan"
 	"github.com/herdsec/herd/consent"
@@ -43,8 +47,10 @@ func NewMain() *Main {
 const usage = `Usage: herd [--cloud URL] [--state DIR] COMMAND [ARGS]
 
 Commands:
-  scan [--db FILE]... [--json] [--no-cloud] [--private [--prefix-bits N]] PATH...
+  scan [--db FILE]... [--json] [--no-cloud|--offline] [--no-cache] [--private [--prefix-bits N]] PATH...
                                                    scan files and folders
+  follow                                              keep cached verdicts current (runs until interrupted)
+  update                                              download the offline filter of known malware
   consent show                                        what this device may send
   consent set full|home-minimal|business-off [--own-cloud URL]
   consent set CATEGORY on|off                         one category (herd privacy inventory lists them)
@@ -54,7 +60,9 @@ Commands:
   flush                                               send the outbox
 
 The cloud defaults to $HERD_CLOUD, else ` + cli.DefaultCloud + `; the state folder
-(consent, outbox) to $HERD_STATE, else herd in the user's config folder.
+(consent, outbox, verdict cache, offline filter) to $HERD_STATE, else herd in
+the user's config folder. When it exists, scan keeps the cloud's answers
+there, and without the cloud answers from them and from the offline filter.
 Exit status: 0 nothing found, 1 something found, 2 an error.
 `
 
@@ -97,6 +105,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return m.reportCmd(ctx, g, rest)
 	case "flush":
 		return m.flushCmd(ctx, g)
+	case "follow":
+		return m.followCmd(ctx, g, rest)
+	case "update":
+		return m.updateCmd(ctx, g, rest)
 	case "help":
 		fmt.Fprint(m.Stdout, usage)
 		return ExitClean
@@ -119,6 +131,8 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 	fl.Var(&dbs, "db", "ClamAV hash signature `file` (.hdb/.hsb) to load; repeatable")
 	asJSON := fl.Bool("json", false, "print JSON lines instead of text")
 	noCloud := fl.Bool("no-cloud", false, "do not ask the cloud; local database only")
+	offlineFlag := fl.Bool("offline", false, "do not ask the cloud; local database, cached verdicts and the offline filter (herd update)")
+	noCache := fl.Bool("no-cache", false, "neither read nor keep cached verdicts")
 	workers := fl.Int("workers", 0, "files hashed in parallel (0: one per CPU)")
 	private := fl.Bool("private", false, "ask the cloud with hash prefixes only: it never learns which files are here")
 	prefixBits := fl.Int("prefix-bits", httpapi.DefaultPrefixBits, "with --private: leading `bits` of each SHA-256 sent (16-32; fewer hide more and cost more bytes)")
@@ -163,17 +177,44 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 			*noCloud = true
 		}
 	}
+	var using fallbacks
 	if !*noCloud {
-		c, err := httpapi.NewClient(cloudURL)
-		if err != nil {
-			fmt.Fprintln(m.Stderr, "herd scan:", err)
-			return ExitError
+		var inner herd.ReputationService
+		if !*offlineFlag {
+			c, err := httpapi.NewClient(cloudURL)
+			if err != nil {
+				fmt.Fprintln(m.Stderr, "herd scan:", err)
+				return ExitError
+			}
+			inner = c
+			if *private {
+				inner = &httpapi.Private{Client: c, Bits: *prefixBits}
+			}
 		}
-		opt.Cloud = c
-		if *private {
-			opt.Cloud = &httpapi.Private{Client: c, Bits: *prefixBits}
+		opt.Cloud = inner
+		if dirExists(g.state) {
+			if !*noCache {
+				if svc := m.scanCache(g.state, cloudURL, inner); svc != nil {
+					opt.Cloud, using.cache = svc, true
+					defer svc.Cache.Close()
+				}
+			}
+			set, info, err := offline.Load(g.state)
+			switch {
+			case err != nil:
+				fmt.Fprintf(m.Stderr, "herd scan: offline filter not used: %v (herd update replaces it)\n", err)
+			case info.HasSnapshot:
+				opt.Filter, using.filter = set, &info
+				if info.Ignored != nil {
+					fmt.Fprintf(m.Stderr, "herd scan: offline filter: %v; using the snapshot alone (herd update repairs it)\n", info.Ignored)
+				}
+			}
+		}
+		if *offlineFlag && !using.cache && using.filter == nil {
+			fmt.Fprintln(m.Stderr, "herd scan: --offline: no cached verdicts or offline filter in the state folder (herd update downloads the filter); local database only")
 		}
 	}
+	using.noCloud, using.offline = *noCloud, *offlineFlag && !*noCloud
 	out := newPrinter(m.Stdout, *asJSON)
 	if !*asJSON && m.IsTerminal(m.Stderr) {
 		bar := progressbar.NewOptions64(-1,
@@ -196,12 +237,15 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 		fmt.Fprintln(m.Stderr, "herd scan:", err)
 		return ExitError
 	}
-	out.summary(sum, cloudURL, *noCloud)
-	if rep != nil && !*noCloud {
+	out.summary(sum, cloudURL, using)
+	if rep != nil && !*noCloud && !*offlineFlag {
 		m.reportScan(ctx, rep, out.found, sum, cloudURL)
 	}
-	if sum.CloudFailed {
-		fmt.Fprintf(m.Stderr, "herd scan: WARNING: cloud verdicts were unavailable (%s); files were checked against the local database only\n", sum.CloudError)
+	if sum.CloudFailed && !using.offline {
+		fmt.Fprintf(m.Stderr, "herd scan: WARNING: cloud verdicts were unavailable (%s); files were checked against the %s\n", sum.CloudError, using.text())
+	}
+	if sum.FilterHits > 0 {
+		fmt.Fprintf(m.Stderr, "herd scan: %d possible matches of the offline filter: scan again with the cloud reachable to confirm them\n", sum.FilterHits)
 	}
 	switch {
 	case sum.Detections > 0:
@@ -248,8 +292,11 @@ func (p *printer) result(r scan.Result) {
 		return
 	}
 	from := "local database"
-	if r.Where == "cloud" {
+	switch r.Where {
+	case "cloud":
 		from = "cloud, " + r.Source
+	case "filter":
+		from = "offline filter: a possible match, to be confirmed online"
 	}
 	test := ""
 	if r.Test {
@@ -258,7 +305,57 @@ func (p *printer) result(r scan.Result) {
 	fmt.Fprintf(p.w, "%s: %s FOUND (%s, %s%s)\n", r.Path, r.Threat, r.Verdict, from, test)
 }
 
-func (p *printer) summary(s scan.Summary, cloudURL string, noCloud bool) {
+// fallbacks says what a scan had besides the cloud.
+type fallbacks struct {
+	noCloud, offline bool
+	cache            bool
+	filter           *offline.Info // nil: none
+}
+
+// text lists what answers without the cloud.
+func (f fallbacks) text() string {
+	if !f.cache && f.filter == nil {
+		return "local database only"
+	}
+	parts := []string{"local database"}
+	if f.cache {
+		parts = append(parts, "cached verdicts")
+	}
+	if f.filter != nil {
+		parts = append(parts, fmt.Sprintf("offline filter (generation %d, %s)", f.filter.Generation, f.filter.Updated.Format(time.DateTime)))
+	}
+	if len(parts) == 2 {
+		return parts[0] + " and " + parts[1]
+	}
+	return parts[0] + ", " + parts[1] + " and " + parts[2]
+}
+
+func dirExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return dir != "" && err == nil && fi.IsDir()
+}
+
+// scanCache returns the verdict cache in front of inner (nil: offline),
+// or nil, after saying why, if the cache cannot be opened: the scan then
+// goes on without it.
+func (m *Main) scanCache(dir, cloudURL string, inner herd.ReputationService) *cache.Service {
+	if inner == nil {
+		cloudURL = "" // offline: whichever cloud the answers came from
+	}
+	// The scan keeps the file open while it looks files up, and closes it
+	// when done (or idle for a second) for herd follow to write.
+	ch, err := cache.Open(dir, cache.Options{Cloud: cloudURL, KeepOpen: time.Second})
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "herd scan: verdict cache not used: %v\n", err)
+		return nil
+	}
+	var warned sync.Once
+	return &cache.Service{Cache: ch, Inner: inner, Warn: func(err error) {
+		warned.Do(func() { fmt.Fprintf(m.Stderr, "herd scan: verdict cache bypassed: %v\n", err) })
+	}}
+}
+
+func (p *printer) summary(s scan.Summary, cloudURL string, using fallbacks) {
 	if p.json != nil {
 		_ = p.json.Encode(struct {
 			Type string `json:"type"`
@@ -269,14 +366,19 @@ func (p *printer) summary(s scan.Summary, cloudURL string, noCloud bool) {
 	secs := s.Duration.Seconds()
 	cloud := fmt.Sprintf("%s: %d files checked", cloudURL, s.CloudAsked)
 	switch {
-	case noCloud:
+	case using.noCloud:
 		cloud = "not asked (--no-cloud)"
+	case using.offline:
+		cloud = "not asked (--offline): " + using.text()
 	case s.CloudFailed:
-		cloud = "UNAVAILABLE: local database only"
+		cloud = "UNAVAILABLE: " + using.text()
 	}
 	fmt.Fprintf(p.w, "\n----------- SCAN SUMMARY -----------\n")
 	fmt.Fprintf(p.w, "Scanned files: %d\nScanned data:  %.2f MB\nDetections:    %d\nErrors:        %d\nCloud:         %s\n",
 		s.Files, float64(s.Bytes)/1e6, s.Detections, s.Errors, cloud)
+	if s.FilterChecked > 0 {
+		fmt.Fprintf(p.w, "Filter:        %d files checked, %d possible matches (to be confirmed online)\n", s.FilterChecked, s.FilterHits)
+	}
 	if secs > 0 {
 		fmt.Fprintf(p.w, "Time:          %.3f s (%.0f files/s, %.1f MB/s)\n", secs, float64(s.Files)/secs, float64(s.Bytes)/1e6/secs)
 	}
@@ -292,6 +394,11 @@ func isTerminal(w io.Writer) bool {
 // failure to report never changes the scan's result.
 func (m *Main) reportScan(ctx context.Context, rep *report.Reporter, found []scan.Result, sum scan.Summary, cloudURL string) {
 	for _, r := range found {
+		if r.Where == "filter" {
+			// An unconfirmed possible match is no detection to report:
+			// the cloud would count a false positive as evidence.
+			continue
+		}
 		method := "signature"
 		if r.Where == "cloud" {
 			method = "cloud"
