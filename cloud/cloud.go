@@ -49,7 +49,8 @@ type Options struct {
 type Cloud struct {
 	DB      *jetstream.DB
 	Index   *reputation.Index
-	Hub     *reputation.Hub // the index's changes, for the verdict streams
+	Hub     *reputation.Hub     // the index's changes, for the verdict streams
+	Filters *reputation.Filters // the offline filter, built from the index
 	Keys    *pseudonym.Keyring
 	Ingest  *ingest.Pipeline
 	Engine  *reputation.Engine
@@ -83,6 +84,7 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 	c.cancel = cancel
 	c.Index = reputation.NewIndex()
 	c.Hub = reputation.NewHub()
+	c.Filters = reputation.NewFilters(c.Index)
 	c.Keys, err = pseudonym.Open(pseudonym.Config{
 		Path:   filepath.Join(o.Data, "keys", "pseudonyms.json"),
 		Period: o.PseudonymRotation,
@@ -111,6 +113,7 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		defer close(c.done)
 		var wg sync.WaitGroup
 		wg.Go(func() { c.aggregate(runCtx) })
+		wg.Go(func() { c.rebuildFilters(runCtx) })
 		go c.rotateKeys(runCtx)
 		c.follow(runCtx)
 		wg.Wait()
@@ -147,6 +150,8 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		Consent:     c.Ingest,
 		Telemetry:   c.DB.Telemetry(),
 		Live:        c.Hub,
+		Prefixes:    c.Index,
+		Filters:     c.Filters,
 		Evidence:    c.DB.Evidence(),
 		History:     c.DB.History(),
 		Health:      c.DB.Ping,
@@ -169,6 +174,7 @@ func (c *Cloud) follow(ctx context.Context) {
 			for ch := range ch {
 				c.Index.Apply(ch)
 				c.Hub.Publish(ch)
+				c.Filters.Apply(ch)
 			}
 		}
 		if ctx.Err() != nil {
@@ -201,6 +207,33 @@ func (c *Cloud) aggregate(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
+		}
+	}
+}
+
+// filterCheck is how often the offline filter is checked for a rebuild.
+const filterCheck = 10 * time.Minute
+
+// rebuildFilters builds the offline filter's snapshot once the index is
+// loaded, then again whenever enough changed.
+func (c *Cloud) rebuildFilters(ctx context.Context) {
+	select {
+	case <-c.Index.Ready():
+	case <-ctx.Done():
+		return
+	}
+	t := time.NewTicker(filterCheck)
+	defer t.Stop()
+	for {
+		if c.Filters.Due() {
+			if err := c.Filters.Rebuild(); err != nil {
+				c.logger.Error("offline filter: rebuild failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/herdsec/herd"
@@ -95,5 +96,34 @@ func TestFiltersSnapshotAndDelta(t *testing.T) {
 	snap2, err := filter.DecodeSnapshot(b)
 	if err != nil || gen2 != src.seq || snap2.Keys() != 1011 {
 		t.Fatalf("rebuilt snapshot gen %d keys %d, %v", gen2, snap2.Keys(), err)
+	}
+}
+
+// The index lists exactly its malicious SHA-256 hashes for the filter.
+func TestIndexEachMalicious(t *testing.T) {
+	x := NewIndex()
+	want := map[[32]byte]bool{}
+	for i := range 300 {
+		h := hashN(i)
+		v := []herd.Verdict{herd.VerdictMalicious, herd.VerdictSuspicious, herd.VerdictClean}[i%3]
+		x.Apply(herd.VerdictChange{Seq: uint64(i + 1), Record: herd.Record{Object: herd.Object{Kind: herd.KindSHA256, Value: hex.EncodeToString(h[:])}, Verdict: v, Source: herd.SourceRules}})
+		if v == herd.VerdictMalicious {
+			want[h] = true
+		}
+	}
+	// Deleted, and a SHA-1: neither listed.
+	gone := hashN(0)
+	x.Apply(herd.VerdictChange{Seq: 301, Deleted: true, Record: herd.Record{Object: herd.Object{Kind: herd.KindSHA256, Value: hex.EncodeToString(gone[:])}}})
+	delete(want, gone)
+	x.Apply(herd.VerdictChange{Seq: 302, Record: herd.Record{Object: herd.Object{Kind: herd.KindSHA1, Value: strings.Repeat("ab", 20)}, Verdict: herd.VerdictMalicious}})
+	got := map[[32]byte]bool{}
+	x.EachMalicious(herd.KindSHA256, func(h []byte) { got[[32]byte(h)] = true })
+	if len(got) != len(want) {
+		t.Fatalf("%d hashes listed, want %d", len(got), len(want))
+	}
+	for h := range want {
+		if !got[h] {
+			t.Fatalf("%x not listed", h)
+		}
 	}
 }
