@@ -210,7 +210,25 @@ func get(ctx context.Context, kv natsjs.KeyValue, k string) ([]byte, uint64, err
 
 // update reads key, lets fn compute the new value (nil raw: none yet) and
 // writes it only if the key has not changed meanwhile, else tries again.
+//
+// It first tries to create the key outright, which is one round trip
+// instead of two for the many keys written once (an object one device
+// reported); if the key exists it reads and updates as usual.
 func update(ctx context.Context, kv natsjs.KeyValue, k string, fn func(raw []byte) ([]byte, bool, error)) (bool, error) {
+	next, write, err := fn(nil)
+	if err != nil || !write {
+		// Nothing to write for a new key: the key may still exist.
+		next = nil
+	}
+	if next != nil {
+		_, err := kv.Create(ctx, k, next)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, natsjs.ErrKeyExists) {
+			return false, &herd.Error{Code: herd.EUNAVAILABLE, Message: "bucket " + kv.Bucket() + " unavailable: " + err.Error()}
+		}
+	}
 	for range casAttempts {
 		raw, rev, err := get(ctx, kv, k)
 		if err != nil {

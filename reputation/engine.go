@@ -58,15 +58,36 @@ var Categories = []herd.Category{herd.CategoryLicense, herd.CategoryThreats, her
 
 // Observe takes the events one device stored together (one category).
 func (e *Engine) Observe(ctx context.Context, device string, events []herd.StoredEvent) error {
+	g := group{device: device}
 	for _, ev := range events {
-		if err := e.observe(ctx, device, ev); err != nil {
+		if err := e.observe(ctx, &g, ev); err != nil {
 			return fmt.Errorf("observe %s: %w", ev.Type, err)
 		}
 	}
 	return nil
 }
 
-func (e *Engine) observe(ctx context.Context, device string, ev herd.StoredEvent) error {
+// group is what the events of one group share: their device, and its
+// licence once looked up.
+type group struct {
+	device  string
+	licence string
+	known   bool // licence was looked up
+}
+
+func (e *Engine) licence(ctx context.Context, g *group) (string, error) {
+	if !g.known {
+		l, err := e.Licences.Licence(ctx, g.device)
+		if err != nil {
+			return "", err
+		}
+		g.licence, g.known = l, true
+	}
+	return g.licence, nil
+}
+
+func (e *Engine) observe(ctx context.Context, g *group, ev herd.StoredEvent) error {
+	device := g.device
 	switch ev.Type {
 	case "license.info":
 		var p struct {
@@ -75,6 +96,7 @@ func (e *Engine) observe(ctx context.Context, device string, ev herd.StoredEvent
 		if err := json.Unmarshal(ev.Payload, &p); err != nil || p.LicenseID == "" {
 			return nil // no licence to learn
 		}
+		g.licence, g.known = p.LicenseID, true
 		return e.Licences.SetLicence(ctx, device, p.LicenseID)
 	case "threat.detected":
 		var p struct {
@@ -85,7 +107,7 @@ func (e *Engine) observe(ctx context.Context, device string, ev herd.StoredEvent
 		if err := json.Unmarshal(ev.Payload, &p); err != nil || p.SHA256 == "" || !e.allow(device) {
 			return nil
 		}
-		return e.update(ctx, device, herd.Object{Kind: herd.KindSHA256, Value: p.SHA256}, ev.Hour, func(x *herd.Evidence, licence string, newDevice bool) bool {
+		return e.update(ctx, g, herd.Object{Kind: herd.KindSHA256, Value: p.SHA256}, ev.Hour, func(x *herd.Evidence, licence string, newDevice bool) bool {
 			changed := newDevice
 			if newDevice {
 				x.AddThreatName(p.ThreatName)
@@ -104,7 +126,7 @@ func (e *Engine) observe(ctx context.Context, device string, ev herd.StoredEvent
 		if err := json.Unmarshal(ev.Payload, &p); err != nil || p.SHA256 == "" || p.Publisher == "" || !e.allow(device) {
 			return nil
 		}
-		return e.update(ctx, device, herd.Object{Kind: herd.KindSHA256, Value: p.SHA256}, ev.Hour, func(x *herd.Evidence, licence string, newDevice bool) bool {
+		return e.update(ctx, g, herd.Object{Kind: herd.KindSHA256, Value: p.SHA256}, ev.Hour, func(x *herd.Evidence, licence string, newDevice bool) bool {
 			changed := newDevice
 			if licence != "" {
 				changed = x.AddInstall(p.Publisher, licence) || changed
@@ -117,13 +139,13 @@ func (e *Engine) observe(ctx context.Context, device string, ev herd.StoredEvent
 
 // update adds one device's report to obj's evidence, then applies the
 // rules if the evidence changed.
-func (e *Engine) update(ctx context.Context, device string, obj herd.Object, hour time.Time, add func(x *herd.Evidence, licence string, newDevice bool) bool) error {
-	licence, err := e.Licences.Licence(ctx, device)
+func (e *Engine) update(ctx context.Context, g *group, obj herd.Object, hour time.Time, add func(x *herd.Evidence, licence string, newDevice bool) bool) error {
+	licence, err := e.licence(ctx, g)
 	if err != nil {
 		return err
 	}
 	ev, changed, err := e.Evidence.UpdateEvidence(ctx, obj, func(x *herd.Evidence) bool {
-		newDevice := x.AddDevice(device)
+		newDevice := x.AddDevice(g.device)
 		if newDevice && licence == "" {
 			x.Unlicensed++
 		}

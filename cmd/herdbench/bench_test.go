@@ -2,17 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/cloud"
+	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/inventory"
 	"github.com/herdsec/herd/scrub"
@@ -337,4 +342,37 @@ func BenchmarkCleanMix(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkIngestHTTP posts the telemetry mix to a cloud in this process
+// from 4 goroutines: the server's cost per event, for profiling.
+func BenchmarkIngestHTTP(b *testing.B) {
+	now := time.Now().UTC()
+	ip := fullPlan().Ingest
+	batches, err := mixBatches(ip.Templates, ip.BatchSize, ip.Devices, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, srv := cloud.MustOpenTest(b)
+	api, _ := httpapi.NewClient(srv.URL)
+	rec, _ := consent.FromProfile(consent.ProfileFull, now)
+	for d := range ip.Devices {
+		if _, err := api.SetConsent(context.Background(), mixDevice(d), rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var seq atomic.Int64
+	b.SetParallelism(2)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s := seq.Add(1)
+			t := &batches[s%int64(len(batches))]
+			res, err := postTelemetry(context.Background(), http.DefaultClient, srv.URL+"/v1/telemetry", t.body(s))
+			if err != nil || res.Stored != ip.BatchSize {
+				b.Fatalf("%+v, %v", res, err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*ip.BatchSize)/b.Elapsed().Seconds(), "events/s")
 }
