@@ -114,7 +114,7 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		var wg sync.WaitGroup
 		wg.Go(func() { c.aggregate(runCtx) })
 		wg.Go(func() { c.rebuildFilters(runCtx) })
-		go c.rotateKeys(runCtx)
+		wg.Go(func() { c.rotateKeys(runCtx) })
 		c.follow(runCtx)
 		wg.Wait()
 	}()

@@ -3,27 +3,47 @@ package jetstream
 import "sync"
 
 // recentIDs remembers the de-duplication keys of the last n events a sink
-// stored (or is storing), forgetting the oldest first.
+// stored, and of those it is storing, forgetting the oldest first.
 type recentIDs struct {
 	mu    sync.Mutex
 	limit int
-	set   map[[16]byte]struct{}
-	ring  [][16]byte // in the order added; next is the oldest once full
+	set   map[[16]byte]recentID
+	ring  []ringSlot // in the order added; next is the oldest once full
 	next  int
+	gen   uint64
+}
+
+// recentID is one remembered key: the ring slot that holds it (by
+// generation), and whether its store is still unconfirmed.
+type recentID struct {
+	gen     uint64
+	pending bool
+}
+
+type ringSlot struct {
+	key [16]byte
+	gen uint64
 }
 
 func newRecentIDs(n int) *recentIDs {
 	if n <= 0 {
 		n = 1
 	}
-	return &recentIDs{limit: n, set: make(map[[16]byte]struct{}, min(n, 1<<16))}
+	return &recentIDs{limit: n, set: make(map[[16]byte]recentID, min(n, 1<<16))}
 }
 
-// reserve sets fresh[i] for each key not remembered and remembers it; a key
-// given twice is fresh only the first time.
-func (r *recentIDs) reserve(keys [][16]byte, fresh []bool) {
+// reserve marks each key not remembered as pending and sets fresh[i] for
+// it; a key given twice is fresh only the first time. It reports false,
+// reserving nothing, if a key is pending for another append: whether that
+// one stores it is not known yet, so it is neither a duplicate nor fresh.
+func (r *recentIDs) reserve(keys [][16]byte, fresh []bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, k := range keys {
+		if e, ok := r.set[k]; ok && e.pending {
+			return false
+		}
+	}
 	for i, k := range keys {
 		if _, ok := r.set[k]; ok {
 			continue
@@ -31,31 +51,39 @@ func (r *recentIDs) reserve(keys [][16]byte, fresh []bool) {
 		fresh[i] = true
 		r.add(k)
 	}
+	return true
 }
 
 func (r *recentIDs) add(k [16]byte) {
+	r.gen++
+	s := ringSlot{k, r.gen}
 	if len(r.ring) < r.limit {
-		r.ring = append(r.ring, k)
+		r.ring = append(r.ring, s)
 	} else {
-		delete(r.set, r.ring[r.next])
-		r.ring[r.next] = k
+		old := r.ring[r.next]
+		if e, ok := r.set[old.key]; ok && e.gen == old.gen {
+			delete(r.set, old.key) // still the slot of that key: forget it
+		}
+		r.ring[r.next] = s
 		r.next = (r.next + 1) % len(r.ring)
 	}
-	r.set[k] = struct{}{}
+	r.set[k] = recentID{gen: r.gen, pending: true}
 }
 
-// release forgets the keys reserve marked fresh.
-func (r *recentIDs) release(keys [][16]byte, fresh []bool) {
+// stored confirms keys that were reserved.
+func (r *recentIDs) stored(keys [][16]byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, k := range keys {
-		if fresh[i] {
-			delete(r.set, k)
+	for _, k := range keys {
+		if e, ok := r.set[k]; ok {
+			e.pending = false
+			r.set[k] = e
 		}
 	}
 }
 
-// forget forgets keys whose store failed, so that a re-send is stored.
+// forget forgets keys whose store failed or was not tried, so that a
+// re-send is stored.
 func (r *recentIDs) forget(keys [][16]byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -95,17 +95,26 @@ func (t *TelemetrySink) Append(ctx context.Context, events []herd.StoredEvent) (
 			return res, fmt.Errorf("append event: category %q, device %q, dedup id %q: not storable", ev.Category, ev.Device, ev.DedupID)
 		}
 	}
-	// Reserve the ids first: an event this sink stored, or is storing for
-	// a concurrent append, is a duplicate.
+	// Reserve the ids first: an event this sink stored is a duplicate; one
+	// it is storing for a concurrent append is not known to be stored yet,
+	// so the whole append is refused, to be sent again.
 	fresh := make([]bool, len(events))
 	keys := make([][16]byte, len(events))
 	for i, ev := range events {
 		keys[i] = dedupKey(ev.DedupID)
 	}
-	t.recent.reserve(keys, fresh)
+	if !t.recent.reserve(keys, fresh) {
+		return res, &herd.Error{Code: herd.EUNAVAILABLE, Message: "telemetry store: events of this batch are still being stored for an earlier request; send it again shortly"}
+	}
 	groups, err := makeGroups(events, keys, fresh)
 	if err != nil {
-		t.recent.release(keys, fresh)
+		var reserved [][16]byte
+		for i, k := range keys {
+			if fresh[i] {
+				reserved = append(reserved, k)
+			}
+		}
+		t.recent.forget(reserved)
 		return res, err
 	}
 	for i := range fresh {
@@ -115,7 +124,8 @@ func (t *TelemetrySink) Append(ctx context.Context, events []herd.StoredEvent) (
 	}
 	futures := make([]natsjs.PubAckFuture, len(groups))
 	fail := func(from int, err error) (herd.AppendResult, error) {
-		// Groups not acknowledged may be re-sent: forget their ids.
+		// Groups not acknowledged may be re-sent: forget their ids (one
+		// that was stored after all is recognised by its message id).
 		for _, g := range groups[from:] {
 			t.recent.forget(g.keys)
 		}
@@ -139,6 +149,7 @@ func (t *TelemetrySink) Append(ctx context.Context, events []herd.StoredEvent) (
 			} else {
 				res.Stored += len(groups[i].events)
 			}
+			t.recent.stored(groups[i].keys)
 		case err := <-f.Err():
 			return fail(i, unavailable(err))
 		case <-ctx.Done():
@@ -274,7 +285,11 @@ func (t *TelemetrySink) Delete(ctx context.Context, c herd.Category, devices []s
 			return deleted, 0, err
 		}
 		for _, m := range msgs {
-			if err := t.stream.SecureDeleteMsg(ctx, m.seq); err != nil && !errors.Is(err, natsjs.ErrMsgNotFound) {
+			err := t.stream.SecureDeleteMsg(ctx, m.seq)
+			if errors.Is(err, natsjs.ErrMsgNotFound) {
+				continue // deleted meanwhile, by another request or by age
+			}
+			if err != nil {
 				return deleted, 0, unavailable(err)
 			}
 			deleted += m.events
@@ -408,6 +423,10 @@ func (t *TelemetrySink) Each(ctx context.Context, fn func(Stored) error) error {
 	return nil
 }
 
+// maxDeliveries bounds how often a consumer is given one group whose
+// processing keeps failing.
+const maxDeliveries = 20
+
 // Group is one stored telemetry message: the events of one append, one
 // category and one device pseudonym.
 type Group struct {
@@ -421,8 +440,8 @@ type Group struct {
 // oldest, to fn through the durable consumer name, then follows the stream
 // until ctx ends. Replicas consuming under one name share the work: each
 // group goes to one of them, and is delivered again if fn fails or the
-// replica dies before fn returns. A group that cannot be decoded is logged
-// by the caller through fn's error and not delivered again.
+// replica dies before fn returns, at most maxDeliveries times. A group
+// that cannot be decoded is not delivered at all.
 func (t *TelemetrySink) Consume(ctx context.Context, name string, categories []herd.Category, fn func(context.Context, Group) error) error {
 	filters := make([]string, len(categories))
 	for i, c := range categories {
@@ -435,6 +454,7 @@ func (t *TelemetrySink) Consume(ctx context.Context, name string, categories []h
 		DeliverPolicy:  natsjs.DeliverAllPolicy,
 		AckPolicy:      natsjs.AckExplicitPolicy,
 		AckWait:        30 * time.Second,
+		MaxDeliver:     maxDeliveries,
 		MaxAckPending:  1000,
 	})
 	if err != nil {

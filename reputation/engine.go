@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -161,34 +162,59 @@ func (e *Engine) update(ctx context.Context, g *group, obj herd.Object, hour tim
 	return e.decide(ctx, ev)
 }
 
-// decide applies the rules to ev and records the outcome.
+// decideAttempts bounds how often one change of evidence is decided again
+// because the evidence moved on meanwhile.
+const decideAttempts = 4
+
+// decide applies the rules to ev and records the outcome. Replicas decide
+// in parallel, so a decision from older evidence can land after one from
+// newer evidence: after writing, the evidence is read again and, if it
+// changed, decided again, so that the last write always reflects the
+// latest evidence.
 func (e *Engine) decide(ctx context.Context, ev herd.Evidence) error {
+	for range decideAttempts {
+		wrote, err := e.decideOnce(ctx, ev)
+		if err != nil || !wrote {
+			return err
+		}
+		latest, err := e.Evidence.Evidence(ctx, ev.Object)
+		if err != nil || reflect.DeepEqual(latest, ev) {
+			return err
+		}
+		ev = latest
+	}
+	return nil
+}
+
+// decideOnce applies the rules to ev and records the outcome; it reports
+// whether it tried to write a verdict.
+func (e *Engine) decideOnce(ctx context.Context, ev herd.Evidence) (bool, error) {
 	d := e.Rules.Evaluate(ev)
 	if d.Verdict == herd.VerdictUnknown {
-		return nil
+		return false, nil
 	}
 	now := e.now()
 	stored, current, err := e.Verdicts.PutRule(ctx, herd.Record{Object: ev.Object, Verdict: d.Verdict, Threat: d.Threat, Updated: now})
 	if err != nil {
-		return err
+		return true, err
 	}
 	entry := herd.HistoryEntry{Time: now, Verdict: d.Verdict, Source: herd.SourceRules, Reasons: d.Reasons, Applied: stored}
 	if !stored {
 		if current.Source == herd.SourceRules {
-			return nil // the rules said this already
+			return true, nil // the rules said this already
 		}
 		// Kept out by a verdict from elsewhere: say so once.
 		h, err := e.History.History(ctx, ev.Object)
 		if err != nil {
-			return err
+			return true, err
 		}
 		if n := len(h); n > 0 && !h[n-1].Applied && h[n-1].Verdict == d.Verdict {
-			return nil
+			return true, nil
 		}
 		entry.Reasons = append(entry.Reasons, fmt.Sprintf("not applied: the %s verdict (%s) stands", current.Source, current.Verdict))
 	}
 	e.logger().Info("verdict rule", "object", ev.Object.String(), "verdict", d.Verdict, "applied", stored)
-	return e.History.AppendHistory(ctx, ev.Object, entry)
+	return true, e.History.AppendHistory(ctx, ev.Object, entry)
 }
 
 // allow counts one report of device and says whether it is within the
