@@ -714,6 +714,21 @@ func DecodeLookup(r io.Reader) ([]herd.Object, error) {
 
 // DecodeTelemetry decodes and validates a telemetry batch.
 func DecodeTelemetry(r io.Reader, now time.Time) (TelemetryRequest, error) {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return TelemetryRequest{}, bodyError(err)
+	}
+	if req, ok := decodeTelemetryFast(body); ok {
+		if len(req.Events) > MaxTelemetryEvents {
+			return TelemetryRequest{}, herd.Errorf(herd.ETOOLARGE, "events: %d events, the limit is %d per request", len(req.Events), MaxTelemetryEvents)
+		}
+		return req, ValidateTelemetry(req, now)
+	}
+	return decodeTelemetry(bytes.NewReader(body), now)
+}
+
+// decodeTelemetry is DecodeTelemetry with encoding/json alone.
+func decodeTelemetry(r io.Reader, now time.Time) (TelemetryRequest, error) {
 	var env struct {
 		Device string            `json:"device"`
 		Events []json.RawMessage `json:"events"`

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/internal/jsonwalk"
 )
 
 // Result is what Clean made of a payload.
@@ -85,7 +86,7 @@ func (et *EventType) Clean(payload json.RawMessage, s Scrubber) (Result, error) 
 // split decodes the top-level object: the raw value of each declared field
 // by declaration index, and the names of undeclared ones.
 func (et *EventType) split(payload json.RawMessage) ([]json.RawMessage, []string, error) {
-	if i := skipSpace(payload, 0); i < len(payload) && payload[i] == '{' && json.Valid(payload) {
+	if i := jsonwalk.SkipSpace(payload, 0); i < len(payload) && payload[i] == '{' && json.Valid(payload) {
 		return et.splitValid(payload)
 	}
 	return et.splitDecode(payload)
@@ -163,7 +164,7 @@ func (f *Field) clean(raw json.RawMessage, s Scrubber) (json.RawMessage, int, []
 		if raw[0] != '[' {
 			return nil, 0, nil, wantGot("a list of strings", raw)
 		}
-		items := arrayItems(raw)
+		items := jsonwalk.ArrayItems(raw)
 		if f.MaxItems > 0 && len(items) > f.MaxItems {
 			return nil, 0, nil, fmt.Errorf("%d items, more than %d", len(items), f.MaxItems)
 		}
@@ -232,7 +233,7 @@ func (f *Field) decodeString(raw json.RawMessage) (string, error) {
 	if len(raw) >= 2 && raw[len(raw)-1] == '"' && plain(raw[1:len(raw)-1]) {
 		v = string(raw[1 : len(raw)-1]) // the common case: nothing to unescape
 	} else {
-		v = string(unquote(make([]byte, 0, len(raw)), raw))
+		v = string(jsonwalk.Unquote(make([]byte, 0, len(raw)), raw))
 	}
 	if v == "" {
 		if f.Required {
