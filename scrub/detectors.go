@@ -211,21 +211,7 @@ func findJWT(s string, from int) (int, int) {
 // numbers far more often than anything a reputation analyst needs.
 
 func findDigitRun(s string, from int) (int, int) {
-	for i := from; i < len(s); {
-		if !isDigit(s[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && isDigit(s[j]) {
-			j++
-		}
-		if j-i >= 6 {
-			return i, j
-		}
-		i = j
-	}
-	return -1, -1
+	return findRun(s, from, isDigit, func(i, j int) bool { return j-i >= 6 })
 }
 
 // ---- long numbers in text --------------------------------------------------
@@ -244,27 +230,19 @@ func findDigitRun(s string, from int) (int, int) {
 const minLongNumber = 9
 
 func findLongNumber(s string, from int) (int, int) {
-	for i := from; i < len(s); {
-		if !isDigit(s[i]) {
-			i++
-			continue
+	return findRun(s, from, isDigit, func(i, j int) bool {
+		if j-i < minLongNumber || j < len(s) && isAlnum(s[j]) {
+			return false
 		}
-		j := i
-		for j < len(s) && isDigit(s[j]) {
-			j++
+		switch p := before(s, i, from); {
+		case isAlnum(p):
+		case p == '.' && i-2 >= from && isDigit(s[i-2]): // a fraction
+		case p == '-' && inSID(s, i, from):
+		default:
+			return true
 		}
-		if j-i >= minLongNumber && (j == len(s) || !isAlnum(s[j])) {
-			switch p := before(s, i, from); {
-			case isAlnum(p):
-			case p == '.' && i-2 >= from && isDigit(s[i-2]): // a fraction
-			case p == '-' && inSID(s, i, from):
-			default:
-				return i, j
-			}
-		}
-		i = j
-	}
-	return -1, -1
+		return false
+	})
 }
 
 // inSID reports whether the digits at s[i], after a '-', are a sub-authority
@@ -302,21 +280,9 @@ func inSID(s string, i, from int) bool {
 const minValueToken = 20
 
 func findValueToken(s string, from int) (int, int) {
-	for i := from; i < len(s); {
-		if !isAlnum(s[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && isAlnum(s[j]) {
-			j++
-		}
-		if j-i >= minValueToken && valueTokenAt(s, i, j, from) && tokenLike(s[i:j]) {
-			return i, j
-		}
-		i = j
-	}
-	return -1, -1
+	return findRun(s, from, isAlnum, func(i, j int) bool {
+		return j-i >= minValueToken && valueTokenAt(s, i, j, from) && tokenLike(s[i:j])
+	})
 }
 
 // valueTokenAt reports whether s[st:en] is the whole value of NAME=VALUE,
@@ -458,16 +424,22 @@ func findRandomRun(s string, from int) (int, int) { return findAlnumRun(s, from,
 // findAlnumRun finds the next maximal run of letters and digits from from on
 // that match accepts.
 func findAlnumRun(s string, from int, match func(string) bool) (int, int) {
+	return findRun(s, from, isAlnum, func(i, j int) bool { return match(s[i:j]) })
+}
+
+// findRun finds the next maximal run of bytes in a class from from on whose
+// span match accepts.
+func findRun(s string, from int, in func(byte) bool, match func(i, j int) bool) (int, int) {
 	for i := from; i < len(s); {
-		if !isAlnum(s[i]) {
+		if !in(s[i]) {
 			i++
 			continue
 		}
 		j := i
-		for j < len(s) && isAlnum(s[j]) {
+		for j < len(s) && in(s[j]) {
 			j++
 		}
-		if match(s[i:j]) {
+		if match(i, j) {
 			return i, j
 		}
 		i = j
