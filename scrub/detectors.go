@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file holds the detectors of personal data shared by URL, Path and
@@ -89,6 +90,9 @@ func findEmail(s string, from int) (int, int) {
 		l := i
 		for l > from && i-l < 64 && isLocalChar(s[l-1]) {
 			l-- // a local part has at most 64 bytes; the bound keeps this linear
+		}
+		for l < i && !utf8.RuneStart(s[l]) {
+			l++ // the bound must not split a character
 		}
 		if l == i {
 			continue
