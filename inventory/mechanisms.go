@@ -145,7 +145,7 @@ func Mechanisms() []Mechanism {
 				{"user name and password", "removed"},
 				{"fragment (#…)", "removed"},
 				{"query parameters removed by name", "sessions, tokens, keys, signatures, passwords, codes and states, e-mail addresses, user and account ids, search terms"},
-				{"query parameters removed by value", "JWTs, e-mail addresses, runs of 6 or more digits, UUIDs, long high-entropy strings"},
+				{"query parameters removed by value", "JWTs, e-mail addresses, runs of 6 or more digits, UUIDs, long high-entropy strings, and any parameter in which gitleaks' rules find a secret (read as key=value)"},
 				{"tracking parameters", "removed (utm_*, fbclid, gclid, dclid, msclkid, mc_eid, igshid, yclid, _ga…); the other parameters are kept, in order"},
 				{"path segments", "e-mail addresses, UUIDs and runs of 6 or more digits replaced by <email>, <uuid>, <number>"},
 				{"for lookups", "verdict lookups use Google Safe Browsing's canonical form instead (unescaped, dots and case normalized, IP forms, IDN, no fragment, no port)"},

@@ -199,6 +199,11 @@ func writePath(b *strings.Builder, path string) (int, bool) {
 			return 0, false
 		}
 		out, n := scrubValue(dec)
+		// A segment is text to gitleaks too ("/credential,0123456789AB"):
+		// what its rules find there goes like anywhere else.
+		var k int
+		out, k = secrets(out)
+		n += k
 		if n == 0 {
 			b.WriteString(seg)
 			continue
@@ -255,6 +260,13 @@ func hasIdentifier(v string) bool {
 		}
 	}
 	return false
+}
+
+// hasSecret reports whether gitleaks' rules find a secret in a decoded
+// parameter, read as the text "key=value".
+func hasSecret(p string) bool {
+	_, n := secrets(p)
+	return n > 0
 }
 
 // escapeSegment writes a path segment, escaping what must be, but writing
@@ -338,7 +350,7 @@ func scrubParam(p string, depth int) (string, int, bool) {
 		}
 		return rawKey + "=" + url.QueryEscape(out), n, true
 	}
-	if hasIdentifier(val) || nestedSensitive(val) {
+	if hasIdentifier(val) || nestedSensitive(val) || hasSecret(key+"="+val) {
 		return "", 0, false
 	}
 	return p, 0, true

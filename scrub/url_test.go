@@ -13,6 +13,8 @@ func TestURL(t *testing.T) {
 		{"idn host", "https://münchen.de/karte", "https://xn--mnchen-3ya.de/karte", 0},
 		{"ipv6 host", "http://[2001:DB8::1]:8080/status", "http://[2001:db8::1]:8080/status", 0},
 		{"fragment", "https://example.com/page#section-2", "https://example.com/page", 1},
+		{"secret in a path segment", "https://ci.example.com/hooks/credential,01278A9BCXYZ", "https://ci.example.com/hooks/credential,<secret:generic-api-key>", 1},
+		{"secret in a query value", "https://ci.example.com/run?job=7&q=credential,01278A9BCXYZ", "https://ci.example.com/run?job=7", 1},
 		{"oauth implicit fragment", "https://app.example.com/cb#access_token=ya29.a0AfH6SM&token_type=Bearer", "https://app.example.com/cb", 1},
 		{"tracking", "https://www.example.com/products/shoes?color=red&utm_source=newsletter&size=42&utm_medium=email&fbclid=IwAR2xyz&gclid=Cj0KCQ", "https://www.example.com/products/shoes?color=red&size=42", 4},
 		{"presigned S3",
