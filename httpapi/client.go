@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"github.com/herdsec/herd/consent"
@@ -19,7 +20,7 @@ import (
 
 // Client speaks the agent and admin APIs.
 type Client struct {
-	BaseURL string       // e.g. http://127.0.0.1:8440
+	BaseURL string       // e.g. https://127.0.0.1:8440
 	HTTP    *http.Client // nil: a client with a 30 s timeout
 	Token   string       // admin bearer token, for admin calls
 }
@@ -34,6 +35,16 @@ func NewClient(baseURL string) (*Client, error) {
 }
 
 var _ herd.ReputationService = (*Client)(nil)
+
+// UseTLS makes the client speak TLS with cfg: the CAs it trusts and, for an
+// enrolled agent, its device certificate.
+func (c *Client) UseTLS(cfg *tls.Config) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	hc := *c.httpClient()
+	hc.Transport = tr
+	c.HTTP = &hc
+}
 
 // Lookup returns the cloud's verdict of each object, in order, asking in
 // batches of at most MaxLookupObjects.

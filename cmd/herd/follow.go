@@ -25,7 +25,7 @@ func (m *Main) followCmd(ctx context.Context, g globals, args []string) int {
 		fmt.Fprintf(m.Stderr, "herd follow: unexpected argument %q\n", pos[0])
 		return ExitError
 	}
-	cloudURL := cli.Cloud(*cloudFlag, m.Getenv)
+	cloudURL := m.cloudURL(g, *cloudFlag)
 	c, err := m.cloudClient("herd follow", g, cloudURL)
 	if err != nil {
 		return ExitError
@@ -97,7 +97,7 @@ func (m *Main) cloudClient(cmd string, g globals, cloudURL string) (*httpapi.Cli
 			return nil, err
 		}
 	}
-	c, err := httpapi.NewClient(cloudURL)
+	c, err := m.client(g, cloudURL)
 	if err != nil {
 		fmt.Fprintf(m.Stderr, "%s: %v\n", cmd, err)
 		return nil, err

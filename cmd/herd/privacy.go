@@ -19,7 +19,6 @@ import (
 	"github.com/herdsec/herd/agent/report"
 	"github.com/herdsec/herd/agent/state"
 	"github.com/herdsec/herd/consent"
-	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/internal/cli"
 	"github.com/herdsec/herd/inventory"
 	"github.com/herdsec/herd/scrub"
@@ -134,7 +133,7 @@ func (m *Main) consentSet(ctx context.Context, r *report.Reporter, g globals, ar
 	m.printConsent(rec, true)
 	// Tell the cloud now (it erases what withdrawn categories left there);
 	// if it cannot be reached, the next flush sends the record first.
-	if c, err := httpapi.NewClient(cli.Cloud(g.cloud, m.Getenv)); err == nil {
+	if c, err := m.client(g, m.cloudURL(g, g.cloud)); err == nil {
 		if res, err := r.Flush(ctx, c, c.BaseURL); err != nil {
 			fmt.Fprintf(m.Stderr, "herd consent set: saved on this device; the cloud will be told later (%v)\n", err)
 		} else if res.ConsentOut {
@@ -317,7 +316,7 @@ func (m *Main) flushCmd(ctx context.Context, g globals) int {
 }
 
 func (m *Main) flush(ctx context.Context, r *report.Reporter, g globals) int {
-	c, err := httpapi.NewClient(cli.Cloud(g.cloud, m.Getenv))
+	c, err := m.client(g, m.cloudURL(g, g.cloud))
 	if err != nil {
 		fmt.Fprintln(m.Stderr, "herd:", err)
 		return ExitError

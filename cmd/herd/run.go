@@ -44,7 +44,7 @@ func NewMain() *Main {
 	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isTerminal}
 }
 
-const usage = `Usage: herd [--cloud URL] [--state DIR] COMMAND [ARGS]
+const usage = `Usage: herd [--cloud URL] [--state DIR] [--ca FILE] COMMAND [ARGS]
 
 Commands:
   scan [--db FILE]... [--json] [--no-cloud|--offline] [--no-cache] [--private [--prefix-bits N]] PATH...
@@ -59,7 +59,9 @@ Commands:
   report FILE.jsonl                                   queue events ({"type":..., "fields":{...}} per line), then send
   flush                                               send the outbox
 
-The cloud defaults to $HERD_CLOUD, else ` + cli.DefaultCloud + `; the state folder
+The cloud defaults to $HERD_CLOUD, else the cloud enrolled with, else
+` + cli.DefaultCloud + `; the CA its certificate must chain to, to $HERD_CA, else
+the one enrolled with, else the system's; the state folder
 (consent, outbox, verdict cache, offline filter) to $HERD_STATE, else herd in
 the user's config folder. When it exists, scan keeps the cloud's answers
 there, and without the cloud answers from them and from the offline filter.
@@ -70,6 +72,7 @@ Exit status: 0 nothing found, 1 something found, 2 an error.
 type globals struct {
 	cloud string
 	state string
+	ca    string // CA file the cloud's certificate must chain to
 }
 
 // Run runs one command and returns the exit status.
@@ -79,6 +82,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	fl.Usage = func() { fmt.Fprint(m.Stderr, usage) }
 	cloud := fl.String("cloud", "", "cloud `URL`")
 	stateFlag := fl.String("state", "", "state `folder`")
+	caFlag := fl.String("ca", "", "CA `file` the cloud's certificate must chain to")
 	if err := fl.Parse(args); err != nil {
 		return ExitError
 	}
@@ -89,7 +93,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	// Without a state folder a scan still runs (it only reads the state if
 	// there is one); commands that keep state report the error.
 	dir, dirErr := m.stateDir(*stateFlag)
-	g := globals{cloud: *cloud, state: dir}
+	g := globals{cloud: *cloud, state: dir, ca: *caFlag}
 	if cmd := fl.Arg(0); dirErr != nil && cmd != "scan" && cmd != "help" && !(cmd == "privacy" && fl.Arg(1) == "inventory") {
 		fmt.Fprintln(m.Stderr, "herd:", dirErr)
 		return ExitError
@@ -157,7 +161,7 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 		}
 	}
 	opt := scan.Options{DB: db, Workers: *workers}
-	cloudURL := cli.Cloud(cloudFlag, m.Getenv)
+	cloudURL := m.cloudURL(g, cloudFlag)
 	// The state is read if it exists (a scan never creates it): consent
 	// decides where lookups may go and whether findings are reported.
 	rep, err := m.openReporter(g.state, true)
@@ -181,7 +185,7 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 	if !*noCloud {
 		var inner herd.ReputationService
 		if !*offlineFlag {
-			c, err := httpapi.NewClient(cloudURL)
+			c, err := m.client(g, cloudURL)
 			if err != nil {
 				fmt.Fprintln(m.Stderr, "herd scan:", err)
 				return ExitError
@@ -239,7 +243,7 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 	}
 	out.summary(sum, cloudURL, using)
 	if rep != nil && !*noCloud && !*offlineFlag {
-		m.reportScan(ctx, rep, out.found, sum, cloudURL)
+		m.reportScan(ctx, g, rep, out.found, sum, cloudURL)
 	}
 	if sum.CloudFailed && !using.offline {
 		fmt.Fprintf(m.Stderr, "herd scan: WARNING: cloud verdicts were unavailable (%s); files were checked against the %s\n", sum.CloudError, using.text())
@@ -392,7 +396,7 @@ func isTerminal(w io.Writer) bool {
 // reportScan queues what consent allows of a scan's findings (threats
 // detected, and the scan's own operation data) and sends the outbox. A
 // failure to report never changes the scan's result.
-func (m *Main) reportScan(ctx context.Context, rep *report.Reporter, found []scan.Result, sum scan.Summary, cloudURL string) {
+func (m *Main) reportScan(ctx context.Context, g globals, rep *report.Reporter, found []scan.Result, sum scan.Summary, cloudURL string) {
 	for _, r := range found {
 		if r.Where == "filter" {
 			// An unconfirmed possible match is no detection to report:
@@ -415,7 +419,7 @@ func (m *Main) reportScan(ctx context.Context, rep *report.Reporter, found []sca
 	if err != nil {
 		fmt.Fprintln(m.Stderr, "herd scan: report:", err)
 	}
-	c, err := httpapi.NewClient(cloudURL)
+	c, err := m.client(g, cloudURL)
 	if err != nil {
 		return
 	}

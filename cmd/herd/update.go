@@ -21,7 +21,7 @@ func (m *Main) updateCmd(ctx context.Context, g globals, args []string) int {
 		fmt.Fprintf(m.Stderr, "herd update: unexpected argument %q\n", pos[0])
 		return ExitError
 	}
-	cloudURL := cli.Cloud(*cloudFlag, m.Getenv)
+	cloudURL := m.cloudURL(g, *cloudFlag)
 	c, err := m.cloudClient("herd update", g, cloudURL)
 	if err != nil {
 		return ExitError

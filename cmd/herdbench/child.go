@@ -137,6 +137,8 @@ func logValue(line, key string) (string, bool) {
 
 // startHerdd starts herdd on a fresh data folder out/name and a free
 // loopback port, and returns it with its admin token. The caller stops it.
+// herdd serves plain HTTP here (--insecure-http), as the bare net/http
+// servers it is compared with do: the figures leave TLS out on both sides.
 func startHerdd(ctx context.Context, herdd, out, name string, logf func(string, ...any)) (*child, string, error) {
 	data := filepath.Join(out, name)
 	if err := os.RemoveAll(data); err != nil {
@@ -144,7 +146,7 @@ func startHerdd(ctx context.Context, herdd, out, name string, logf func(string, 
 	}
 	logPath := filepath.Join(out, name+".log")
 	logf("starting herdd (log: %s)", logPath)
-	h, err := startChild(ctx, []string{herdd, "--data", data, "--listen", "127.0.0.1:0"}, logPath, "herdd ready")
+	h, err := startChild(ctx, []string{herdd, "--data", data, "--listen", "127.0.0.1:0", "--insecure-http"}, logPath, "herdd ready")
 	if err != nil {
 		return nil, "", err
 	}

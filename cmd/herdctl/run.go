@@ -15,11 +15,13 @@ import (
 
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/identity/pki"
 	"github.com/herdsec/herd/internal/cli"
 )
 
-// DefaultTokenFile is where herdd writes its admin token when run with defaults.
-var DefaultTokenFile = filepath.Join("herd-data", "admin.token")
+// DefaultData is herdd's data folder when run with defaults: herdctl finds
+// the admin token and the cloud's CA there.
+const DefaultData = "herd-data"
 
 // Main is the operator CLI. Tests run it with their own writers.
 type Main struct {
@@ -30,9 +32,11 @@ type Main struct {
 // NewMain returns a Main on the process's standard streams.
 func NewMain() *Main { return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv} }
 
-const usage = `Usage: herdctl [--cloud URL] [--token-file FILE] COMMAND [ARGS]
+const usage = `Usage: herdctl [--cloud URL] [--data DIR] [--token-file FILE] [--ca FILE] COMMAND [ARGS]
 
 Commands:
+  ca fingerprint              the SHA-256 fingerprint of the cloud's CA (read from
+                              DIR/tls/ca.pem, or --ca FILE; no cloud needed)
   verdict set KIND:VALUE malicious|suspicious|clean --name NAME
   verdict get KIND:VALUE
   verdict explain KIND:VALUE  the verdict, the fleet's evidence and every decision with reasons
@@ -45,8 +49,10 @@ Commands:
   telemetry stats
 
 KIND is sha256, sha1, md5, url, domain or ip. The cloud defaults to
-$HERD_CLOUD, else ` + cli.DefaultCloud + `; the token file to $HERD_TOKEN_FILE,
-else ./herd-data/admin.token.
+$HERD_CLOUD, else ` + cli.DefaultCloud + `; DIR (herdd's data folder) to
+$HERD_DATA, else ./herd-data; the token file to $HERD_TOKEN_FILE, else
+DIR/admin.token; the CA the cloud's certificate must chain to, to $HERD_CA,
+else DIR/tls/ca.pem.
 `
 
 // Run runs one command and returns the exit status: 0 success, 1 failure, 2 usage.
@@ -56,6 +62,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	fl.Usage = func() { fmt.Fprint(m.Stderr, usage) }
 	cloud := fl.String("cloud", "", "cloud `URL`")
 	tokenFile := fl.String("token-file", "", "admin token `file`")
+	dataFlag := fl.String("data", "", "herdd's data `folder` (admin token, CA)")
+	caFlag := fl.String("ca", "", "CA `file` the cloud's certificate must chain to")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -73,12 +81,16 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"telemetry stats": m.telemetryStats,
 	}
 	name := strings.Join(words[:min(2, len(words))], " ")
+	data := m.dataDir(*dataFlag)
+	if name == "ca fingerprint" {
+		return m.caFingerprint(data, *caFlag, words[2:])
+	}
 	cmd, ok := commands[name]
 	if !ok {
 		fmt.Fprintf(m.Stderr, "herdctl: unknown command %q\n\n%s", strings.Join(words, " "), usage)
 		return 2
 	}
-	client, err := m.client(*cloud, *tokenFile)
+	client, err := m.client(*cloud, data, *tokenFile, *caFlag)
 	if err != nil {
 		fmt.Fprintln(m.Stderr, "herdctl:", err)
 		return 1
@@ -107,8 +119,43 @@ type usageError string
 
 func (u usageError) Error() string { return string(u) }
 
-func (m *Main) client(cloudFlag, tokenFlag string) (*httpapi.Client, error) {
-	c, err := httpapi.NewClient(cli.Cloud(cloudFlag, m.Getenv))
+// dataDir returns herdd's data folder: the flag, $HERD_DATA, else ./herd-data.
+func (m *Main) dataDir(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if v := m.Getenv("HERD_DATA"); v != "" {
+		return v
+	}
+	return DefaultData
+}
+
+// caFingerprint prints the fingerprint of the CA in data (or caFile).
+func (m *Main) caFingerprint(data, caFile string, args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintf(m.Stderr, "herdctl: ca fingerprint takes no argument, got %q\n", args[0])
+		return 2
+	}
+	path := cli.CA(caFile, m.Getenv, filepath.Join(data, "tls", pki.CAFile))
+	if path == "" {
+		path = filepath.Join(data, "tls", pki.CAFile)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "herdctl: CA: %v (herdd creates it on first start; use --data DIR or --ca FILE)\n", err)
+		return 1
+	}
+	c, err := pki.ParseCertificatePEM(b)
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "herdctl: CA %s: %v\n", path, err)
+		return 1
+	}
+	fmt.Fprintln(m.Stdout, pki.Fingerprint(c))
+	return 0
+}
+
+func (m *Main) client(cloudFlag, data, tokenFlag, caFlag string) (*httpapi.Client, error) {
+	c, err := cli.Client(cli.Cloud(cloudFlag, m.Getenv), cli.CA(caFlag, m.Getenv, filepath.Join(data, "tls", pki.CAFile)), "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +164,7 @@ func (m *Main) client(cloudFlag, tokenFlag string) (*httpapi.Client, error) {
 		path = m.Getenv("HERD_TOKEN_FILE")
 	}
 	if path == "" {
-		path = DefaultTokenFile
+		path = filepath.Join(data, "admin.token")
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -30,6 +31,24 @@ type Config struct {
 	Pseudonym PseudonymConfig `yaml:"pseudonym"`
 	// Rules turn the fleet's evidence into verdicts.
 	Rules reputation.Rules `yaml:"rules"`
+	TLS   TLSConfig        `yaml:"tls"`
+}
+
+// TLSConfig sets how the API is served. By default herdd is its own CA (in
+// DATA/tls): it issues its server certificate and the devices' client
+// certificates. Replicas of one cloud must share that folder's CA.
+type TLSConfig struct {
+	// Cert and Key: a server certificate (PEM, chain first to last) to serve
+	// instead of one issued by the cloud's own CA. Device certificates are
+	// still issued and checked by the cloud's CA.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// Hosts the issued server certificate names; empty: localhost,
+	// 127.0.0.1, ::1, this machine's name and the listen address's host.
+	Hosts []string `yaml:"hosts"`
+	// InsecureHTTP serves plain HTTP: for development only. Nothing is
+	// encrypted and devices cannot authenticate.
+	InsecureHTTP bool `yaml:"insecure_http"`
 }
 
 // GeoIPConfig names the MaxMind databases that map a client address to a
@@ -180,6 +199,17 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Rules.Validate(); err != nil {
 		return fmt.Errorf("config: rules.%w", err)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return bad("tls.cert", fmt.Sprintf("%q (tls.key %q)", c.TLS.Cert, c.TLS.Key), "give both a certificate and its key, or neither")
+	}
+	if c.TLS.InsecureHTTP && c.TLS.Cert != "" {
+		return bad("tls.insecure_http", true, "conflicts with tls.cert: choose one")
+	}
+	for _, h := range c.TLS.Hosts {
+		if strings.TrimSpace(h) == "" || strings.ContainsAny(h, " /:") && net.ParseIP(h) == nil {
+			return bad("tls.hosts", fmt.Sprintf("%q", h), "want a host name or an IP address")
+		}
 	}
 	return nil
 }

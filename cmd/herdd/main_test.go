@@ -21,6 +21,8 @@ import (
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/identity/pki"
+	"github.com/herdsec/herd/internal/cli"
 	"github.com/herdsec/herd/jetstream"
 )
 
@@ -54,6 +56,17 @@ func MustRunHerdd(tb testing.TB, dir, natsURL string) *Main {
 	}
 	tb.Cleanup(func() { m.Close() })
 	return m
+}
+
+// mustClient returns an API client of the herdd at url that trusts the CA
+// in its data folder.
+func mustClient(tb testing.TB, url, data string) *httpapi.Client {
+	tb.Helper()
+	c, err := cli.Client(url, filepath.Join(data, TLSDir, pki.CAFile), "", "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }
 
 var (
@@ -119,7 +132,8 @@ func TestEndToEnd(t *testing.T) {
 			sum := sha256.Sum256([]byte("quarterly report\n"))
 			cleanHash := hex.EncodeToString(sum[:])
 
-			code, out, errOut := run(t, herdBin, "--cloud", m.URL(), "scan", folder)
+			caFile := filepath.Join(dir, TLSDir, pki.CAFile)
+			code, out, errOut := run(t, herdBin, "--cloud", m.URL(), "--ca", caFile, "scan", folder)
 			if code != 1 || !strings.Contains(out, eicar+": EICAR-Test-File FOUND") || strings.Contains(out, clean) {
 				t.Fatalf("first scan: exit %d\n%s%s", code, out, errOut)
 			}
@@ -128,11 +142,11 @@ func TestEndToEnd(t *testing.T) {
 			}
 
 			token := filepath.Join(dir, TokenFile)
-			code, out, errOut = run(t, herdctlBin, "--cloud", m.URL(), "--token-file", token, "verdict", "set", "sha256:"+cleanHash, "malicious", "--name", "Herd.Test.E2E")
+			code, out, errOut = run(t, herdctlBin, "--cloud", m.URL(), "--ca", caFile, "--token-file", token, "verdict", "set", "sha256:"+cleanHash, "malicious", "--name", "Herd.Test.E2E")
 			if code != 0 {
 				t.Fatalf("verdict set: exit %d\n%s%s", code, out, errOut)
 			}
-			code, out, errOut = run(t, herdBin, "--cloud", m.URL(), "scan", "--json", folder)
+			code, out, errOut = run(t, herdBin, "--cloud", m.URL(), "--ca", caFile, "scan", "--json", folder)
 			if code != 1 {
 				t.Fatalf("second scan: exit %d\n%s%s", code, out, errOut)
 			}
@@ -147,7 +161,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("second scan lost EICAR: %s", out)
 			}
 
-			client, _ := httpapi.NewClient(m.URL())
+			client := mustClient(t, m.URL(), dir)
 			mustConsent(t, client, "device-e2e")
 			res, err := client.SendTelemetry(context.Background(), "device-e2e", testEvents("e2e", 0, 5))
 			if err != nil || res.Stored != 5 {
@@ -159,16 +173,16 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			m2 := MustRunHerdd(t, dir, natsURL)
-			code, out, errOut = run(t, herdctlBin, "--cloud", m2.URL(), "--token-file", token, "verdict", "get", "sha256:"+cleanHash)
+			code, out, errOut = run(t, herdctlBin, "--cloud", m2.URL(), "--data", dir, "--token-file", token, "verdict", "get", "sha256:"+cleanHash)
 			if code != 0 || !strings.Contains(out, `"threat": "Herd.Test.E2E"`) || !strings.Contains(out, `"stored": true`) {
 				t.Fatalf("verdict get after restart: exit %d\n%s%s", code, out, errOut)
 			}
-			code, out, errOut = run(t, herdctlBin, "--cloud", m2.URL(), "--token-file", token, "telemetry", "stats")
+			code, out, errOut = run(t, herdctlBin, "--cloud", m2.URL(), "--data", dir, "--token-file", token, "telemetry", "stats")
 			var st herd.TelemetryStats
 			if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Events != 5 {
 				t.Fatalf("telemetry stats after restart: exit %d\n%s%s", code, out, errOut)
 			}
-			code, out, _ = run(t, herdBin, "--cloud", m2.URL(), "scan", clean)
+			code, out, _ = run(t, herdBin, "--cloud", m2.URL(), "--ca", caFile, "scan", clean)
 			if code != 1 || !strings.Contains(out, "Herd.Test.E2E FOUND (malicious, cloud, operator)") {
 				t.Fatalf("scan after restart: exit %d\n%s", code, out)
 			}
@@ -268,7 +282,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal("child herdd did not start")
 	}
 
-	client, _ := httpapi.NewClient(url)
+	client := mustClient(t, url, dir)
 	client.HTTP.Timeout = 5 * time.Second
 	mustConsent(t, client, "device-crash")
 	var (
@@ -359,7 +373,7 @@ func TestReplicasShareVerdicts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	cb, _ := httpapi.NewClient(b.URL())
+	cb := mustClient(t, b.URL(), b.Config.Data)
 	changes := make(chan herd.VerdictChange, 16)
 	go cb.Stream(ctx, 0, func(c herd.VerdictChange) error {
 		changes <- c
@@ -379,7 +393,7 @@ func TestReplicasShareVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := httpapi.NewClient(a.URL())
+	ca := mustClient(t, a.URL(), a.Config.Data)
 	ca.Token = strings.TrimSpace(string(tokenA))
 	if _, err := ca.SetVerdicts(ctx, []httpapi.VerdictInput{{Kind: obj.Kind, Value: obj.Value, Verdict: herd.VerdictMalicious, Threat: "Phish.Replica"}}); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/herdsec/herd/identity/pki"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ func TestCanary(t *testing.T) {
 		{"consent", "set", "full"},
 		{"report", filepath.Join("testdata", "canary.jsonl")},
 	} {
-		code, out, errOut := run(t, herdBin, append([]string{"--cloud", m.URL(), "--state", state}, args...)...)
+		code, out, errOut := run(t, herdBin, append([]string{"--cloud", m.URL(), "--ca", filepath.Join(m.Config.Data, TLSDir, pki.CAFile), "--state", state}, args...)...)
 		if code != 0 {
 			t.Fatalf("herd %v: exit %d\n%s%s", args, code, out, errOut)
 		}

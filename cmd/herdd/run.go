@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -14,10 +15,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/herdsec/herd/cloud"
+	"github.com/herdsec/herd/identity/pki"
 	"github.com/herdsec/herd/jetstream"
 )
 
@@ -32,6 +35,7 @@ type Main struct {
 
 	cloud *cloud.Cloud
 	db    *jetstream.DB
+	ca    *pki.Authority // nil when serving plain HTTP
 	ln    net.Listener
 	http  *http.Server
 }
@@ -50,8 +54,9 @@ func (m *Main) ParseFlags(args []string) error {
 	listen := fl.String("listen", "", "HTTP listen `address` (default 127.0.0.1:8440; env HERD_LISTEN)")
 	natsURL := fl.String("nats", "", "external NATS `URL`; empty runs JetStream embedded (env HERD_NATS_URL)")
 	natsListen := fl.String("nats-listen", "", "open a NATS client port on the embedded server at `address` (env HERD_NATS_LISTEN)")
+	insecure := fl.Bool("insecure-http", false, "development only: serve plain HTTP, without TLS or device certificates")
 	fl.Usage = func() {
-		fmt.Fprintln(fl.Output(), "Usage: herdd [flags]\n\nRuns the Herd cloud. With no flags: data in ./herd-data, API on http://127.0.0.1:8440.")
+		fmt.Fprintln(fl.Output(), "Usage: herdd [flags]\n\nRuns the Herd cloud. With no flags: data in ./herd-data, API on https://127.0.0.1:8440\n(its own CA in ./herd-data/tls; the CA's fingerprint is printed at start).")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -66,6 +71,9 @@ func (m *Main) ParseFlags(args []string) error {
 		}
 	}
 	m.Config.LoadEnv(m.Getenv)
+	if *insecure {
+		m.Config.TLS.InsecureHTTP = true
+	}
 	for _, f := range []struct{ flag, dst *string }{{data, &m.Config.Data}, {listen, &m.Config.Listen}, {natsURL, &m.Config.NATS.URL}, {natsListen, &m.Config.NATS.Listen}} {
 		if *f.flag != "" {
 			*f.dst = *f.flag
@@ -122,6 +130,15 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if !c.TLS.InsecureHTTP {
+		cfg, err := m.serverTLS(c)
+		if err != nil {
+			m.ln.Close()
+			m.ln = nil
+			return err
+		}
+		m.ln = tls.NewListener(m.ln, cfg)
+	}
 	m.http = &http.Server{Handler: m.cloud.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := m.http.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -133,6 +150,11 @@ func (m *Main) Run(ctx context.Context) error {
 		store = "NATS at " + c.NATS.URL
 	}
 	logger.Info("herdd ready", "url", m.URL(), "store", store, "verdicts", m.cloud.Index.Len(), "nats_client_url", m.db.ClientURL())
+	if m.ca != nil {
+		logger.Info("agents trust this cloud by its CA", "ca_fingerprint", m.ca.Fingerprint(), "ca_file", filepath.Join(c.Data, TLSDir, pki.CAFile))
+	} else {
+		logger.Warn("serving plain HTTP (insecure_http): for development only; nothing is encrypted and devices cannot authenticate")
+	}
 	if created {
 		logger.Info("admin token created", "file", filepath.Join(c.Data, TokenFile))
 	}
@@ -144,7 +166,50 @@ func (m *Main) URL() string {
 	if m.ln == nil {
 		return ""
 	}
-	return "http://" + m.ln.Addr().String()
+	if m.Config.TLS.InsecureHTTP {
+		return "http://" + m.ln.Addr().String()
+	}
+	return "https://" + m.ln.Addr().String()
+}
+
+// CA returns the cloud's certificate authority (nil over plain HTTP).
+func (m *Main) CA() *pki.Authority { return m.ca }
+
+// TLSDir is the folder of the data directory that holds the cloud's CA and
+// server certificate.
+const TLSDir = "tls"
+
+// serverTLS loads (or on first start creates) the cloud's CA and the server
+// certificate: the configured one, or one the CA issues for the hosts.
+func (m *Main) serverTLS(c Config) (*tls.Config, error) {
+	dir := filepath.Join(c.Data, TLSDir)
+	now := time.Now()
+	ca, _, err := pki.LoadOrCreate(dir, now)
+	if err != nil {
+		return nil, err
+	}
+	m.ca = ca
+	var cert tls.Certificate
+	if c.TLS.Cert != "" {
+		cert, err = tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
+		if err != nil {
+			return nil, fmt.Errorf("config: tls.cert %s: %w", c.TLS.Cert, err)
+		}
+	} else {
+		hosts := c.TLS.Hosts
+		if len(hosts) == 0 {
+			hosts = pki.DefaultHosts()
+			if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" && !slices.Contains(hosts, h) {
+				if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+					hosts = append(hosts, h)
+				}
+			}
+		}
+		if cert, err = ca.ServerCertificate(dir, hosts, now); err != nil {
+			return nil, err
+		}
+	}
+	return ca.ServerConfig(cert), nil
 }
 
 // Close stops serving and closes storage.

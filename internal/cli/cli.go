@@ -3,8 +3,14 @@
 package cli
 
 import (
+	"crypto/tls"
 	"flag"
+	"fmt"
+	"os"
 	"strings"
+
+	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/identity/pki"
 )
 
 // Parse parses fl from args, allowing flags to follow positional arguments
@@ -29,7 +35,7 @@ func Parse(fl *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // DefaultCloud is the cloud address the CLIs use when none is given.
-const DefaultCloud = "http://127.0.0.1:8440"
+const DefaultCloud = "https://127.0.0.1:8440"
 
 // Cloud returns the cloud URL from the flag value, then HERD_CLOUD, then the default.
 func Cloud(flagValue string, getenv func(string) string) string {
@@ -59,4 +65,54 @@ func isFlagValue(fl *flag.FlagSet, before []string) bool {
 	}
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return !(ok && b.IsBoolFlag())
+}
+
+// CA returns the CA file a CLI trusts: the flag's value, then HERD_CA, then
+// the first of the fallbacks that exists; "" means the system's CAs.
+func CA(flagValue string, getenv func(string) string, fallbacks ...string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if v := strings.TrimSpace(getenv("HERD_CA")); v != "" {
+		return v
+	}
+	for _, f := range fallbacks {
+		if _, err := os.Stat(f); err == nil {
+			return f
+		}
+	}
+	return ""
+}
+
+// Client returns an API client of the cloud at url that trusts the CAs in
+// caFile (the system's if empty) and presents the certificate pair
+// certFile/keyFile when given.
+func Client(url, caFile, certFile, keyFile string) (*httpapi.Client, error) {
+	c, err := httpapi.NewClient(url)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(url, "https://") {
+		return c, nil
+	}
+	var caPEM []byte
+	if caFile != "" {
+		if caPEM, err = os.ReadFile(caFile); err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+	}
+	var pair *tls.Certificate
+	if certFile != "" {
+		p, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("device certificate: %w", err)
+		}
+		pair = &p
+	}
+	cfg, err := pki.ClientConfig(caPEM, pair)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", caFile, err)
+	}
+	c.UseTLS(cfg)
+	return c, nil
 }

@@ -123,7 +123,7 @@ func TestCloud(t *testing.T) {
 			t.Errorf("Cloud(flag %q, HERD_CLOUD %q) = %q, want %q", tt.flag, tt.env, got, tt.want)
 		}
 	}
-	if cli.DefaultCloud != "http://127.0.0.1:8440" {
-		t.Errorf("DefaultCloud = %q; the docs and herdd's default listen address say http://127.0.0.1:8440", cli.DefaultCloud)
+	if cli.DefaultCloud != "https://127.0.0.1:8440" {
+		t.Errorf("DefaultCloud = %q; the docs and herdd's default listen address say https://127.0.0.1:8440", cli.DefaultCloud)
 	}
 }
