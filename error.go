@@ -11,6 +11,7 @@ const (
 	ENOTFOUND     = "not_found"    // the thing asked for does not exist
 	ECONFLICT     = "conflict"     // the request conflicts with current state
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials
+	EFORBIDDEN    = "forbidden"    // the credentials do not allow this
 	ETOOLARGE     = "too_large"    // a body or batch over its limit
 	EUNAVAILABLE  = "unavailable"  // a dependency (storage, cloud) cannot be reached now
 	EINTERNAL     = "internal"     // a bug or an unexpected failure; details are logged, not shown

@@ -20,6 +20,9 @@ import (
 
 	"github.com/herdsec/herd/geoip"
 	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/identity"
+	"github.com/herdsec/herd/identity/pki"
+	"github.com/herdsec/herd/identity/vault"
 	"github.com/herdsec/herd/ingest"
 	"github.com/herdsec/herd/jetstream"
 	"github.com/herdsec/herd/pseudonym"
@@ -41,8 +44,13 @@ type Options struct {
 	// GeoIP databases; empty: unknown.
 	CountryDB, ASNDB string
 	// Rules turn the fleet's evidence into verdicts; zero: DefaultRules.
-	Rules  reputation.Rules
-	Logger *slog.Logger
+	Rules reputation.Rules
+	// CA issues device certificates at enrollment; nil: no enrollment
+	// (a cloud served over plain HTTP, for development).
+	CA *pki.Authority
+	// RequireDevices: agent routes need an enrolled device's certificate.
+	RequireDevices bool
+	Logger         *slog.Logger
 }
 
 // Cloud is a running cloud, minus the listener: serve Handler anywhere.
@@ -54,7 +62,10 @@ type Cloud struct {
 	Keys    *pseudonym.Keyring
 	Ingest  *ingest.Pipeline
 	Engine  *reputation.Engine
-	Handler http.Handler
+	// Identity runs licences and enrollment (nil without a CA).
+	Identity *identity.Service
+	Handler  http.Handler
+	Data     string // the data folder
 
 	geo    *geoip.Resolver
 	logger *slog.Logger
@@ -71,7 +82,7 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 	if o.JetStream.Dir == "" {
 		o.JetStream.Dir = filepath.Join(o.Data, "nats")
 	}
-	c = &Cloud{logger: o.Logger, done: make(chan struct{})}
+	c = &Cloud{logger: o.Logger, done: make(chan struct{}), Data: o.Data}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -129,6 +140,12 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		return c, fmt.Errorf("geoip: %w", err)
 	}
 
+	if o.CA != nil {
+		if c.Identity, err = openIdentity(ctx, c.DB, o); err != nil {
+			return c, err
+		}
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herd_verdicts_indexed", Help: "Stored verdicts held in the lookup index."},
@@ -144,25 +161,54 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		Scrubber: scrub.Inventory{},
 	}, reg)
 	api := &httpapi.Server{
-		Reputation:  c.Index,
-		Verdicts:    c.DB.Verdicts(),
-		Ingest:      c.Ingest,
-		Consent:     c.Ingest,
-		Telemetry:   c.DB.Telemetry(),
-		Live:        c.Hub,
-		Prefixes:    c.Index,
-		Filters:     c.Filters,
-		Evidence:    c.DB.Evidence(),
-		History:     c.DB.History(),
-		Health:      c.DB.Ping,
-		AdminToken:  o.AdminToken,
-		PositiveTTL: o.PositiveTTL,
-		NegativeTTL: o.NegativeTTL,
-		Logger:      o.Logger,
-		Registry:    reg,
+		Reputation:     c.Index,
+		Verdicts:       c.DB.Verdicts(),
+		Ingest:         c.Ingest,
+		Consent:        c.Ingest,
+		Telemetry:      c.DB.Telemetry(),
+		Live:           c.Hub,
+		Prefixes:       c.Index,
+		Filters:        c.Filters,
+		Evidence:       c.DB.Evidence(),
+		History:        c.DB.History(),
+		Health:         c.DB.Ping,
+		AdminToken:     o.AdminToken,
+		RequireDevices: o.RequireDevices,
+		PositiveTTL:    o.PositiveTTL,
+		NegativeTTL:    o.NegativeTTL,
+		Logger:         o.Logger,
+		Registry:       reg,
+	}
+	if c.Identity != nil {
+		api.Identity = c.Identity
 	}
 	c.Handler = api.Handler()
 	return c, nil
+}
+
+// openIdentity opens the identity side: its key vault in DATA/identity
+// (apart from the pseudonym keys) and its own buckets.
+func openIdentity(ctx context.Context, db *jetstream.DB, o Options) (*identity.Service, error) {
+	v, err := vault.Open(filepath.Join(o.Data, "identity"))
+	if err != nil {
+		return nil, err
+	}
+	open := func(name, desc string) (identity.KV, error) { return db.IdentityBucket(ctx, name, desc) }
+	var st identity.Stores
+	for _, b := range []struct {
+		dst        *identity.KV
+		name, desc string
+	}{
+		{&st.Licences, jetstream.IdentityLicences, "licences (sealed)"},
+		{&st.Devices, jetstream.IdentityDevices, "enrolled devices (sealed)"},
+		{&st.Bindings, jetstream.IdentityBindings, "hardware bindings (sealed)"},
+		{&st.Keys, jetstream.IdentityKeys, "per-licence data keys, wrapped"},
+	} {
+		if *b.dst, err = open(b.name, b.desc); err != nil {
+			return nil, err
+		}
+	}
+	return &identity.Service{CA: o.CA, Stores: st, Vault: v, Logger: o.Logger}, nil
 }
 
 // follow keeps the index in step with the verdict store, resuming after

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/identity"
 )
 
 // Client speaks the agent and admin APIs.
@@ -271,4 +272,32 @@ func parseStreamEvent(event, data string) (c herd.VerdictChange, known bool, err
 		return herd.VerdictChange{Seq: ev.Seq, Record: ev.Record, Deleted: ev.Deleted}, true, nil
 	}
 	return c, false, nil
+}
+
+// Enroll sends an enrollment request (no client certificate needed).
+func (c *Client) Enroll(ctx context.Context, r identity.EnrollRequest) (identity.Enrollment, error) {
+	var resp identity.Enrollment
+	err := c.do(ctx, http.MethodPost, "/v1/enroll", r, &resp)
+	return resp, err
+}
+
+// CreateLicence creates a licence (admin).
+func (c *Client) CreateLicence(ctx context.Context, r LicenceRequest) (LicenceResponse, error) {
+	var resp LicenceResponse
+	err := c.do(ctx, http.MethodPost, "/v1/admin/licenses", r, &resp)
+	return resp, err
+}
+
+// Licence returns a licence with its devices (admin).
+func (c *Client) Licence(ctx context.Context, id string) (LicenceResponse, error) {
+	var resp LicenceResponse
+	err := c.do(ctx, http.MethodGet, "/v1/admin/licenses/"+url.PathEscape(id), nil, &resp)
+	return resp, err
+}
+
+// RevokeDevice revokes a device's certificate and frees its seat (admin).
+func (c *Client) RevokeDevice(ctx context.Context, id string) (identity.Device, error) {
+	var resp identity.Device
+	err := c.do(ctx, http.MethodPost, "/v1/admin/devices/"+url.PathEscape(id)+"/revoke", nil, &resp)
+	return resp, err
 }

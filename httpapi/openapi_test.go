@@ -18,6 +18,7 @@ import (
 
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/consent"
+	"github.com/herdsec/herd/identity"
 	"github.com/herdsec/herd/ingest"
 	"github.com/herdsec/herd/inventory"
 )
@@ -191,6 +192,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 	if bs, ok := doc.Components.SecuritySchemes["bearer"]; !ok || bs.Type != "http" || bs.Scheme != "bearer" {
 		t.Errorf("securitySchemes.bearer = %+v, want type http, scheme bearer", bs)
 	}
+	if ds, ok := doc.Components.SecuritySchemes["device"]; !ok || ds.Type != "mutualTLS" {
+		t.Errorf("securitySchemes.device = %+v, want type mutualTLS", ds)
+	}
 
 	// Admin routes, and only they, need the bearer token.
 	for k, rt := range served {
@@ -199,34 +203,42 @@ func TestOpenAPIRoutes(t *testing.T) {
 			continue
 		}
 		want := []map[string][]string(nil)
-		if rt.admin {
+		switch {
+		case rt.admin:
 			want = []map[string][]string{{"bearer": {}}}
+		case rt.device:
+			want = []map[string][]string{{"device": {}}}
 		}
 		if !reflect.DeepEqual(op.Security, want) {
 			t.Errorf("%s: security = %v, want %v", k, op.Security, want)
 		}
+		// Enrollment answers 401 to a wrong licence key.
 		_, has401 := op.Responses["401"]
-		if has401 != rt.admin {
-			t.Errorf("%s: documents 401 = %v, want %v (admin route: %v)", k, has401, rt.admin, rt.admin)
+		if want401 := rt.admin || rt.device || k == "POST /v1/enroll"; has401 != want401 {
+			t.Errorf("%s: documents 401 = %v, want %v (admin route: %v, device route: %v)", k, has401, want401, rt.admin, rt.device)
 		}
 	}
 
 	// Each route names the wire types its handler uses.
 	type body struct{ req, resp string }
 	bodies := map[string]body{
-		"POST /v1/lookup":               {"LookupRequest", "LookupResponse"},
-		"POST /v1/lookup/prefix":        {"PrefixRequest", "PrefixResponse"},
-		"GET /v1/filter":                {"", ""},
-		"POST /v1/telemetry":            {"TelemetryRequest", "TelemetryResponse"},
-		"POST /v1/consent":              {"ConsentRequest", "ConsentResponse"},
-		"GET /v1/inventory":             {"", "Inventory"},
-		"GET /v1/verdicts/stream":       {"", ""},
-		"GET /healthz":                  {"", "HealthStatus"},
-		"GET /metrics":                  {"", ""},
-		"POST /v1/admin/verdicts":       {"SetVerdictsRequest", "SetVerdictsResponse"},
-		"GET /v1/admin/verdict":         {"", "VerdictResponse"},
-		"GET /v1/admin/verdict/explain": {"", "ExplainResponse"},
-		"GET /v1/admin/telemetry/stats": {"", "TelemetryStats"},
+		"POST /v1/lookup":                    {"LookupRequest", "LookupResponse"},
+		"POST /v1/lookup/prefix":             {"PrefixRequest", "PrefixResponse"},
+		"GET /v1/filter":                     {"", ""},
+		"POST /v1/telemetry":                 {"TelemetryRequest", "TelemetryResponse"},
+		"POST /v1/consent":                   {"ConsentRequest", "ConsentResponse"},
+		"GET /v1/inventory":                  {"", "Inventory"},
+		"GET /v1/verdicts/stream":            {"", ""},
+		"GET /healthz":                       {"", "HealthStatus"},
+		"GET /metrics":                       {"", ""},
+		"POST /v1/admin/verdicts":            {"SetVerdictsRequest", "SetVerdictsResponse"},
+		"GET /v1/admin/verdict":              {"", "VerdictResponse"},
+		"GET /v1/admin/verdict/explain":      {"", "ExplainResponse"},
+		"GET /v1/admin/telemetry/stats":      {"", "TelemetryStats"},
+		"POST /v1/enroll":                    {"EnrollRequest", "Enrollment"},
+		"POST /v1/admin/licenses":            {"LicenceRequest", "LicenceResponse"},
+		"GET /v1/admin/licenses/{id}":        {"", "LicenceResponse"},
+		"POST /v1/admin/devices/{id}/revoke": {"", "Device"},
 	}
 	ids := map[string]string{}
 	for k, op := range documented {
@@ -274,7 +286,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 			if mt := r.Content["application/json"]; mt == nil || refName(mt.Schema) != "ErrorBody" {
 				t.Errorf("%s: answer %s is not an ErrorBody", k, code)
 			}
-			wantCode := map[string]string{"400": herd.EINVALID, "401": herd.EUNAUTHORIZED, "403": herd.ECONSENT, "404": herd.ENOTFOUND,
+			wantCode := map[string]string{"400": herd.EINVALID, "401": herd.EUNAUTHORIZED, "403": herd.EFORBIDDEN, "404": herd.ENOTFOUND,
 				"409": herd.ECONFLICT, "413": herd.ETOOLARGE, "500": herd.EINTERNAL, "503": herd.EUNAVAILABLE}[code]
 			if wantCode == "" {
 				t.Errorf("%s: answer %s: no error code maps to that status", k, code)
@@ -329,6 +341,11 @@ var wireTypes = map[string]reflect.Type{
 	"HistoryEntry":        reflect.TypeFor[herd.HistoryEntry](),
 	"TelemetryStats":      reflect.TypeFor[TelemetryStats](),
 	"ErrorBody":           reflect.TypeFor[ErrorBody](),
+	"EnrollRequest":       reflect.TypeFor[identity.EnrollRequest](),
+	"Enrollment":          reflect.TypeFor[identity.Enrollment](),
+	"LicenceRequest":      reflect.TypeFor[LicenceRequest](),
+	"LicenceResponse":     reflect.TypeFor[LicenceResponse](),
+	"Device":              reflect.TypeFor[identity.Device](),
 	"Problem":             reflect.TypeFor[herd.Problem](),
 	// The health check answers with a map; this is its one key.
 	"HealthStatus": reflect.TypeFor[struct {
@@ -786,7 +803,7 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 		{"Answer.source", []string{herd.SourceBuiltin, herd.SourceOperator, herd.SourceImport}},
 		{"Category", strs(categories...)},
 		{"Event.category", strs(categories...)},
-		{"ErrorBody.error.code", []string{herd.EINVALID, herd.ENOTFOUND, herd.ECONFLICT, herd.EUNAUTHORIZED, herd.ECONSENT, herd.ETOOLARGE, herd.EUNAVAILABLE, herd.EINTERNAL}},
+		{"ErrorBody.error.code", []string{herd.EINVALID, herd.ENOTFOUND, herd.ECONFLICT, herd.EUNAUTHORIZED, herd.EFORBIDDEN, herd.ECONSENT, herd.ETOOLARGE, herd.EUNAVAILABLE, herd.EINTERNAL}},
 		{"Problem.code", []string{herd.ECONSENT, herd.EINVALID, "undeclared"}},
 		{"ConsentRecord.profile", append(slices.Clone(consent.Profiles), consent.ProfileCustom)},
 		{"InventoryProfile.name", consent.Profiles},

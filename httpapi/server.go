@@ -53,6 +53,13 @@ type Server struct {
 	Health func(ctx context.Context) error
 	// AdminToken is the bearer token of the admin API.
 	AdminToken string
+	// Identity runs licences and enrollment (POST /v1/enroll, the licence
+	// and device admin routes); nil: those routes answer unavailable.
+	Identity IdentityService
+	// RequireDevices: the agent routes need an enrolled device's client
+	// certificate (mutual TLS), and telemetry and consent are accepted
+	// only for the device the certificate names.
+	RequireDevices bool
 	// PositiveTTL and NegativeTTL are how long agents may cache known and
 	// unknown answers.
 	PositiveTTL time.Duration
@@ -91,6 +98,9 @@ func (s *Server) Handler() http.Handler {
 		if rt.admin {
 			h = s.admin(h)
 		}
+		if rt.device {
+			h = s.device(h)
+		}
 		if rt.timed {
 			mux.Handle(rt.Method+" "+rt.Path, s.instrument(rt.Method+" "+rt.Path, h))
 		} else {
@@ -107,6 +117,7 @@ func (s *Server) Handler() http.Handler {
 type Route struct {
 	Method, Path string
 	admin        bool // needs the admin bearer token
+	device       bool // needs an enrolled device's certificate when RequireDevices is set
 	timed        bool // request duration is recorded (not for long-lived streams)
 	handler      http.HandlerFunc
 }
@@ -114,13 +125,17 @@ type Route struct {
 func (s *Server) routes() []Route {
 	metrics := promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
 	return []Route{
-		{Method: "POST", Path: "/v1/lookup", timed: true, handler: s.handleLookup},
-		{Method: "POST", Path: "/v1/lookup/prefix", timed: true, handler: s.handlePrefixLookup},
-		{Method: "GET", Path: "/v1/filter", timed: true, handler: s.handleFilter},
-		{Method: "POST", Path: "/v1/telemetry", timed: true, handler: s.handleTelemetry},
-		{Method: "POST", Path: "/v1/consent", timed: true, handler: s.handleConsent},
+		{Method: "POST", Path: "/v1/lookup", device: true, timed: true, handler: s.handleLookup},
+		{Method: "POST", Path: "/v1/lookup/prefix", device: true, timed: true, handler: s.handlePrefixLookup},
+		{Method: "GET", Path: "/v1/filter", device: true, timed: true, handler: s.handleFilter},
+		{Method: "POST", Path: "/v1/telemetry", device: true, timed: true, handler: s.handleTelemetry},
+		{Method: "POST", Path: "/v1/consent", device: true, timed: true, handler: s.handleConsent},
 		{Method: "GET", Path: "/v1/inventory", timed: true, handler: s.handleInventory},
-		{Method: "GET", Path: "/v1/verdicts/stream", handler: s.handleStream},
+		{Method: "GET", Path: "/v1/verdicts/stream", device: true, handler: s.handleStream},
+		{Method: "POST", Path: "/v1/enroll", timed: true, handler: s.handleEnroll},
+		{Method: "POST", Path: "/v1/admin/licenses", admin: true, timed: true, handler: s.handleCreateLicence},
+		{Method: "GET", Path: "/v1/admin/licenses/{id}", admin: true, timed: true, handler: s.handleGetLicence},
+		{Method: "POST", Path: "/v1/admin/devices/{id}/revoke", admin: true, timed: true, handler: s.handleRevoke},
 		{Method: "GET", Path: "/healthz", timed: true, handler: s.handleHealth},
 		{Method: "GET", Path: "/metrics", handler: metrics.ServeHTTP},
 		{Method: "POST", Path: "/v1/admin/verdicts", admin: true, timed: true, handler: s.handleSetVerdicts},
@@ -268,6 +283,10 @@ func kindKnown(k herd.Kind) bool {
 func (s *Server) handleTelemetry(w http.ResponseWriter, r *http.Request) {
 	req, err := DecodeTelemetry(http.MaxBytesReader(w, r.Body, maxTelemetryBody), time.Now())
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := sameDevice(r, req.Device); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -494,6 +513,10 @@ type ConsentService interface {
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	var req ConsentRequest
 	if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxConsentBody), &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := sameDevice(r, req.Device); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -886,7 +909,7 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case herd.EUNAUTHORIZED:
 		return http.StatusUnauthorized
-	case herd.ECONSENT:
+	case herd.ECONSENT, herd.EFORBIDDEN:
 		return http.StatusForbidden
 	case herd.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge

@@ -21,7 +21,7 @@ import (
 // Settings keys in the agent state.
 const (
 	keyConsent       = "consent"
-	keyConsentSynced = "consent_synced" // the record the cloud last confirmed
+	KeyConsentSynced = "consent_synced" // the record the cloud last confirmed
 )
 
 // BatchSize is how many events one telemetry request carries.
@@ -234,7 +234,7 @@ func (r *Reporter) syncConsent(ctx context.Context, cloud Cloud, device string, 
 	if err != nil {
 		return false, receipt, err
 	}
-	synced, err := r.State.Get(keyConsentSynced)
+	synced, err := r.State.Get(KeyConsentSynced)
 	if err != nil {
 		return false, receipt, err
 	}
@@ -247,5 +247,5 @@ func (r *Reporter) syncConsent(ctx context.Context, cloud Cloud, device string, 
 	if receipt, err = cloud.SetConsentRecord(ctx, device, rec); err != nil {
 		return false, receipt, fmt.Errorf("send consent record: %w", err)
 	}
-	return true, receipt, r.State.Put(keyConsentSynced, b)
+	return true, receipt, r.State.Put(KeyConsentSynced, b)
 }

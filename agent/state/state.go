@@ -251,3 +251,14 @@ func seqKey(seq uint64) []byte {
 	binary.BigEndian.PutUint64(k, seq)
 	return k
 }
+
+// Delete removes a setting.
+func (s *Store) Delete(key string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Delete([]byte(key))
+	})
+}
+
+// SetDeviceID replaces the device id, as enrollment does when the cloud
+// binds this machine to the device it enrolled before (a reinstall).
+func (s *Store) SetDeviceID(id string) error { return s.Put("device_id", []byte(id)) }

@@ -1,11 +1,21 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
+	"github.com/herdsec/herd/agent/hardware"
+	"github.com/herdsec/herd/agent/report"
+	"github.com/herdsec/herd/agent/state"
 	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/identity"
 	"github.com/herdsec/herd/identity/pki"
 	"github.com/herdsec/herd/internal/cli"
 )
@@ -45,4 +55,156 @@ func (m *Main) client(g globals, url string) (*httpapi.Client, error) {
 		}
 	}
 	return cli.Client(url, cli.CA(g.ca, m.Getenv, enrolledCA), certFile, keyFile)
+}
+
+// enrollCmd enrolls this device: it makes a key pair, sends a certificate
+// request with the licence key and the hardware fingerprint over TLS to a
+// cloud trusted by its CA fingerprint (or CA file), and keeps the device
+// certificate, its key and the CA in STATE/tls. From then on every command
+// authenticates with that certificate.
+func (m *Main) enrollCmd(ctx context.Context, g globals, args []string) int {
+	fail := func(err error) int {
+		fmt.Fprintln(m.Stderr, "herd enroll:", err)
+		return ExitError
+	}
+	fl := flag.NewFlagSet("herd enroll", flag.ContinueOnError)
+	fl.SetOutput(m.Stderr)
+	licence := fl.String("license", "", "licence `key` (herdctl license create prints it)")
+	fingerprint := fl.String("ca-fingerprint", "", "SHA-256 `fingerprint` of the cloud's CA (herdd prints it; herdctl ca fingerprint)")
+	name := fl.String("name", "", "a display `name` for this device (optional)")
+	cloudFlag := fl.String("cloud", g.cloud, "cloud `URL`")
+	rest, err := cli.Parse(fl, args)
+	if err != nil {
+		return ExitError
+	}
+	if len(rest) > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", rest[0]))
+	}
+	if *licence == "" {
+		return fail(errors.New("--license KEY is required"))
+	}
+	url := cli.Cloud(*cloudFlag, m.Getenv)
+	if !strings.HasPrefix(url, "https://") {
+		return fail(fmt.Errorf("cloud %s: enrollment needs https://", url))
+	}
+	caFile := cli.CA(g.ca, m.Getenv)
+	var c *httpapi.Client
+	switch {
+	case *fingerprint != "":
+		cfg, err := pki.PinnedConfig(*fingerprint)
+		if err != nil {
+			return fail(err)
+		}
+		if c, err = httpapi.NewClient(url); err != nil {
+			return fail(err)
+		}
+		c.UseTLS(cfg)
+	default:
+		// A CA file, or the system's CAs for a cloud with a public certificate.
+		if c, err = cli.Client(url, caFile, "", ""); err != nil {
+			return fail(err)
+		}
+	}
+	hw := m.Hardware
+	if hw == nil {
+		hw = hardware.Fingerprint
+	}
+	fp, err := hw()
+	if err != nil {
+		return fail(err)
+	}
+	st, err := state.Open(g.state)
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+	device, err := st.DeviceID()
+	if err != nil {
+		return fail(err)
+	}
+	key, csr, err := pki.NewKey()
+	if err != nil {
+		return fail(err)
+	}
+	res, err := c.Enroll(ctx, identity.EnrollRequest{
+		LicenceKey: *licence, CSR: string(csr), Hardware: fp, Device: device,
+		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: agentVersion(), Name: *name,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	// The certificate must be for this key, from the CA this agent trusts.
+	cert, err := pki.ParseCertificatePEM([]byte(res.Certificate))
+	if err != nil {
+		return fail(fmt.Errorf("the cloud's answer: %w", err))
+	}
+	ca, err := pki.ParseCertificatePEM([]byte(res.CA))
+	if err != nil {
+		return fail(fmt.Errorf("the cloud's answer: CA: %w", err))
+	}
+	if *fingerprint != "" {
+		want, _ := pki.NormalizeFingerprint(*fingerprint)
+		if pki.Fingerprint(ca) != want {
+			return fail(errors.New("the cloud's answer names another CA than the fingerprint given"))
+		}
+	}
+	if err := cert.CheckSignatureFrom(ca); err != nil || !key.PublicKey.Equal(cert.PublicKey) || cert.Subject.CommonName != res.Device {
+		return fail(errors.New("the cloud's answer: the certificate is not for this device's key, or not from its CA"))
+	}
+	keyPEM, err := pki.EncodeKey(key)
+	if err != nil {
+		return fail(err)
+	}
+	dir := filepath.Join(g.state, tlsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fail(err)
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{deviceKey, keyPEM, 0o600},
+		{deviceCert, []byte(res.Certificate), 0o644},
+		{pki.CAFile, []byte(res.CA), 0o644},
+		{enrolledCloud, []byte(url + "\n"), 0o644},
+	} {
+		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+			return fail(err)
+		}
+	}
+	if res.Device != device {
+		// The cloud bound this machine to the device it enrolled before (a
+		// reinstall): take that device's id, and tell the cloud this
+		// device's consent again under it.
+		if err := st.SetDeviceID(res.Device); err != nil {
+			return fail(err)
+		}
+		if err := st.Delete(report.KeyConsentSynced); err != nil {
+			return fail(err)
+		}
+	}
+	how := "a new seat"
+	if res.Rebound {
+		how = "the seat this machine held before"
+	}
+	fmt.Fprintf(m.Stdout, "enrolled: device %s, license %s (%s); certificate valid until %s\n", res.Device, res.Licence, how, res.NotAfter.Format("2006-01-02"))
+	return ExitClean
+}
+
+// writeFileAtomic writes a file through a temporary one.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// agentVersion is this build's module version ("(devel)" for a source build).
+func agentVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
 }

@@ -37,6 +37,9 @@ type Main struct {
 	Getenv         func(string) string
 	// IsTerminal says whether a writer is a terminal (for the progress bar).
 	IsTerminal func(w io.Writer) bool
+	// Hardware returns the machine's hardware fingerprint (enrollment);
+	// nil: hardware.Fingerprint.
+	Hardware func() (string, error)
 }
 
 // NewMain returns a Main on the process's standard streams.
@@ -47,6 +50,8 @@ func NewMain() *Main {
 const usage = `Usage: herd [--cloud URL] [--state DIR] [--ca FILE] COMMAND [ARGS]
 
 Commands:
+  enroll --license KEY (--ca-fingerprint SHA256 | --ca FILE) [--name NAME]
+                                                   enroll this device with the cloud (a device certificate)
   scan [--db FILE]... [--json] [--no-cloud|--offline] [--no-cache] [--private [--prefix-bits N]] PATH...
                                                    scan files and folders
   follow                                              keep cached verdicts current (runs until interrupted)
@@ -101,6 +106,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	switch cmd, rest := fl.Arg(0), fl.Args()[1:]; cmd {
 	case "scan":
 		return m.scan(ctx, g, rest)
+	case "enroll":
+		return m.enrollCmd(ctx, g, rest)
 	case "consent":
 		return m.consentCmd(ctx, g, rest)
 	case "privacy":

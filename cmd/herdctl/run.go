@@ -47,6 +47,10 @@ Commands:
                               every stored verdict, sorted by object
                               (--format defaults from FILE's extension)
   telemetry stats
+  license create --seats N [--contact EMAIL] [--name NAME]
+                              a licence; prints its key (shown once) for herd enroll
+  license show LICENSE-ID     seats, and the devices holding them
+  device revoke DEVICE-ID     refuse the device's certificate, free its seat
 
 KIND is sha256, sha1, md5, url, domain or ip. The cloud defaults to
 $HERD_CLOUD, else ` + cli.DefaultCloud + `; DIR (herdd's data folder) to
@@ -79,6 +83,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"verdict import":  m.verdictImport,
 		"verdict export":  m.verdictExport,
 		"telemetry stats": m.telemetryStats,
+		"license create":  m.licenseCreate,
+		"license show":    m.licenseShow,
+		"device revoke":   m.deviceRevoke,
 	}
 	name := strings.Join(words[:min(2, len(words))], " ")
 	data := m.dataDir(*dataFlag)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -19,9 +20,12 @@ import (
 	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/agent/hardware"
 	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/identity"
 	"github.com/herdsec/herd/identity/pki"
+	"github.com/herdsec/herd/identity/vault"
 	"github.com/herdsec/herd/internal/cli"
 	"github.com/herdsec/herd/jetstream"
 )
@@ -67,6 +71,75 @@ func mustClient(tb testing.TB, url, data string) *httpapi.Client {
 		tb.Fatal(err)
 	}
 	return c
+}
+
+// mustCopy copies a file (mode kept), making its folder.
+func mustCopy(tb testing.TB, from, to string) {
+	tb.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, _ := os.Stat(from)
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, st.Mode().Perm()); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// mustLicenceKey creates a licence on m and returns its key.
+func mustLicenceKey(tb testing.TB, m *Main, seats int) string {
+	tb.Helper()
+	return mustLicenceKeyAt(tb, m.URL(), m.Config.Data, seats)
+}
+
+// mustLicenceKeyAt creates a licence on the herdd at url with data folder
+// data, and returns its key.
+func mustLicenceKeyAt(tb testing.TB, url, data string, seats int) string {
+	tb.Helper()
+	c := mustClient(tb, url, data)
+	tok, err := os.ReadFile(filepath.Join(data, TokenFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Token = strings.TrimSpace(string(tok))
+	l, err := c.CreateLicence(context.Background(), httpapi.LicenceRequest{Seats: seats})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l.Key
+}
+
+// mustDeviceClient enrolls a device (hardware id hw) with the herdd at url
+// (data folder data) and returns a client presenting its certificate, and
+// its device id.
+func mustDeviceClient(tb testing.TB, url, data, hw string) (*httpapi.Client, string) {
+	tb.Helper()
+	key, csr, err := pki.NewKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	res, err := mustClient(tb, url, data).Enroll(context.Background(), identity.EnrollRequest{
+		LicenceKey: mustLicenceKeyAt(tb, url, data, 1), CSR: string(csr), Hardware: hardware.Of(hw),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyPEM, _ := pki.EncodeKey(key)
+	pair, err := tls.X509KeyPair([]byte(res.Certificate), keyPEM)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(data, TLSDir, pki.CAFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, _ := pki.ClientConfig(caPEM, &pair)
+	c, _ := httpapi.NewClient(url)
+	c.UseTLS(cfg)
+	return c, res.Device
 }
 
 var (
@@ -133,7 +206,17 @@ func TestEndToEnd(t *testing.T) {
 			cleanHash := hex.EncodeToString(sum[:])
 
 			caFile := filepath.Join(dir, TLSDir, pki.CAFile)
-			code, out, errOut := run(t, herdBin, "--cloud", m.URL(), "--ca", caFile, "scan", folder)
+			state := t.TempDir()
+			agent := []string{"--state", state}
+			code, out, errOut := run(t, herdBin, "--cloud", m.URL(), "--ca", caFile, "--state", state, "scan", "--no-cache", folder)
+			if !strings.Contains(errOut, "herd enroll") {
+				t.Fatalf("scan before enrollment: exit %d\n%s%s\nwant the cloud's refusal, naming herd enroll", code, out, errOut)
+			}
+			code, out, errOut = run(t, herdBin, "--state", state, "enroll", "--cloud", m.URL(), "--license", mustLicenceKey(t, m, 1), "--ca-fingerprint", m.CA().Fingerprint())
+			if code != 0 || !strings.Contains(out, "enrolled: device") {
+				t.Fatalf("herd enroll: exit %d\n%s%s", code, out, errOut)
+			}
+			code, out, errOut = run(t, herdBin, append(agent, "scan", "--no-cache", folder)...)
 			if code != 1 || !strings.Contains(out, eicar+": EICAR-Test-File FOUND") || strings.Contains(out, clean) {
 				t.Fatalf("first scan: exit %d\n%s%s", code, out, errOut)
 			}
@@ -146,7 +229,7 @@ func TestEndToEnd(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("verdict set: exit %d\n%s%s", code, out, errOut)
 			}
-			code, out, errOut = run(t, herdBin, "--cloud", m.URL(), "--ca", caFile, "scan", "--json", folder)
+			code, out, errOut = run(t, herdBin, append(agent, "scan", "--no-cache", "--json", folder)...)
 			if code != 1 {
 				t.Fatalf("second scan: exit %d\n%s%s", code, out, errOut)
 			}
@@ -161,9 +244,9 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("second scan lost EICAR: %s", out)
 			}
 
-			client := mustClient(t, m.URL(), dir)
-			mustConsent(t, client, "device-e2e")
-			res, err := client.SendTelemetry(context.Background(), "device-e2e", testEvents("e2e", 0, 5))
+			client, device := mustDeviceClient(t, m.URL(), dir, "e2e machine")
+			mustConsent(t, client, device)
+			res, err := client.SendTelemetry(context.Background(), device, testEvents("e2e", 0, 5))
 			if err != nil || res.Stored != 5 {
 				t.Fatalf("telemetry: %+v, %v", res, err)
 			}
@@ -182,7 +265,7 @@ func TestEndToEnd(t *testing.T) {
 			if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Events != 5 {
 				t.Fatalf("telemetry stats after restart: exit %d\n%s%s", code, out, errOut)
 			}
-			code, out, _ = run(t, herdBin, "--cloud", m2.URL(), "--ca", caFile, "scan", clean)
+			code, out, _ = run(t, herdBin, "--cloud", m2.URL(), "--state", state, "scan", "--no-cache", clean)
 			if code != 1 || !strings.Contains(out, "Herd.Test.E2E FOUND (malicious, cloud, operator)") {
 				t.Fatalf("scan after restart: exit %d\n%s", code, out)
 			}
@@ -282,9 +365,9 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal("child herdd did not start")
 	}
 
-	client := mustClient(t, url, dir)
+	client, device := mustDeviceClient(t, url, dir, "crash machine")
 	client.HTTP.Timeout = 5 * time.Second
-	mustConsent(t, client, "device-crash")
+	mustConsent(t, client, device)
 	var (
 		mu      sync.Mutex
 		acked   []int
@@ -299,7 +382,7 @@ func TestCrashSafety(t *testing.T) {
 			for b := 0; b < 500 && time.Now().Before(deadline); b++ { // bounded load
 				first := (w*500 + b) * 50
 				evs := testEvents(fmt.Sprintf("w%d-b%d", w, b), first, 50)
-				res, err := client.SendTelemetry(context.Background(), "device-crash", evs)
+				res, err := client.SendTelemetry(context.Background(), device, evs)
 				if err != nil {
 					return // the server is gone
 				}
@@ -369,11 +452,20 @@ func TestCrashSafety(t *testing.T) {
 func TestReplicasShareVerdicts(t *testing.T) {
 	url := mustStartNATS(t)
 	a := MustRunHerdd(t, t.TempDir(), url)
-	b := MustRunHerdd(t, t.TempDir(), url)
+	// Replicas of one cloud share its keys: the CA, the identity vault,
+	// the pseudonym keys and the admin token.
+	bData := t.TempDir()
+	for _, f := range []string{filepath.Join(TLSDir, pki.CAFile), filepath.Join(TLSDir, pki.CAKeyFile), filepath.Join("identity", vault.File), filepath.Join("keys", "pseudonyms.json"), TokenFile} {
+		mustCopy(t, filepath.Join(a.Config.Data, f), filepath.Join(bData, f))
+	}
+	b := MustRunHerdd(t, bData, url)
+	if b.CA().Fingerprint() != a.CA().Fingerprint() {
+		t.Fatal("replica b did not take the shared CA")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	cb := mustClient(t, b.URL(), b.Config.Data)
+	cb, _ := mustDeviceClient(t, b.URL(), b.Config.Data, "replica machine")
 	changes := make(chan herd.VerdictChange, 16)
 	go cb.Stream(ctx, 0, func(c herd.VerdictChange) error {
 		changes <- c

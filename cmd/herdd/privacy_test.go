@@ -38,6 +38,7 @@ func TestCanary(t *testing.T) {
 	m := MustRunHerdd(t, dir, "")
 	state := t.TempDir()
 	for _, args := range [][]string{
+		{"enroll", "--license", mustLicenceKey(t, m, 1), "--ca-fingerprint", m.CA().Fingerprint()},
 		{"consent", "set", "full"},
 		{"report", filepath.Join("testdata", "canary.jsonl")},
 	} {

@@ -97,6 +97,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var tlsCfg *tls.Config
+	if !c.TLS.InsecureHTTP {
+		if tlsCfg, err = m.serverTLS(c); err != nil {
+			return err
+		}
+	}
 	always, interval, _ := c.syncPolicy()
 	m.cloud, err = cloud.Open(ctx, cloud.Options{
 		Data: c.Data,
@@ -120,6 +126,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Rules:             c.Rules,
 		CountryDB:         c.GeoIP.CountryDB,
 		ASNDB:             c.GeoIP.ASNDB,
+		CA:                m.ca,
+		RequireDevices:    m.ca != nil,
 		Logger:            logger,
 	})
 	if err != nil {
@@ -130,14 +138,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	if !c.TLS.InsecureHTTP {
-		cfg, err := m.serverTLS(c)
-		if err != nil {
-			m.ln.Close()
-			m.ln = nil
-			return err
-		}
-		m.ln = tls.NewListener(m.ln, cfg)
+	if tlsCfg != nil {
+		m.ln = tls.NewListener(m.ln, tlsCfg)
 	}
 	m.http = &http.Server{Handler: m.cloud.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {

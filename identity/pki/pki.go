@@ -323,11 +323,8 @@ func NewKey() (*ecdsa.PrivateKey, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "herd agent"}}, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return key, pemBlock("CERTIFICATE REQUEST", csr), nil
+	csr, err := CSRFor(key)
+	return key, csr, err
 }
 
 // ParseCertificateRequestPEM parses one PEM certificate request.
@@ -427,4 +424,13 @@ func readKeyPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, er
 		return nil, nil, fmt.Errorf("%s: not a signing key", keyPath)
 	}
 	return cert, signer, nil
+}
+
+// CSRFor returns a PEM certificate request for an existing key.
+func CSRFor(key crypto.Signer) ([]byte, error) {
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "herd agent"}}, key)
+	if err != nil {
+		return nil, err
+	}
+	return pemBlock("CERTIFICATE REQUEST", csr), nil
 }

@@ -1,0 +1,638 @@
+// Package identity is the identity side of the cloud, kept apart from
+// telemetry: licences, enrolled devices and the binding of each device to
+// its licence by a keyed hardware fingerprint. Every record is sealed with
+// Tink AEAD before it is stored: a licence's records (the licence, its
+// devices) under the licence's own data key, itself wrapped by the vault's
+// master key, so that destroying that one key makes them unreadable.
+// Devices authenticate with client certificates the cloud's CA issues at
+// enrollment.
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/identity/pki"
+)
+
+// KV is one identity bucket. Get returns ENOTFOUND for a missing key;
+// Create and Update return ECONFLICT when the key exists or changed.
+type KV interface {
+	Get(ctx context.Context, key string) ([]byte, uint64, error)
+	Create(ctx context.Context, key string, value []byte) (uint64, error)
+	Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// Sealer is the key material: the vault.
+type Sealer interface {
+	Seal(plain, ad []byte) ([]byte, error)
+	Open(sealed, ad []byte) ([]byte, error)
+	MAC(purpose string, data []byte) (string, error)
+	NewDataKey(ad []byte) ([]byte, tink.AEAD, error)
+	DataKey(wrapped, ad []byte) (tink.AEAD, error)
+}
+
+// Stores are the identity buckets.
+type Stores struct {
+	Licences, Devices, Bindings, Keys KV
+}
+
+// Limits of what a licence and an enrollment may hold.
+const (
+	MaxSeats       = 1_000_000
+	maxCSR         = 8 << 10
+	maxFact        = 64
+	maxName        = 200
+	maxEmail       = 254
+	authCacheTTL   = 10 * time.Second
+	authCacheLimit = 100_000
+	casAttempts    = 16
+)
+
+// Service runs licences and enrollment.
+type Service struct {
+	CA     *pki.Authority
+	Stores Stores
+	Vault  Sealer
+	Now    func() time.Time // nil: time.Now
+	Logger *slog.Logger
+
+	mu    sync.Mutex
+	keys  map[string]tink.AEAD // licence id → data key
+	auths map[string]authEntry // certificate serial → checked device
+}
+
+type authEntry struct {
+	device  string
+	expires time.Time
+}
+
+// Licence is a licence record.
+type Licence struct {
+	ID      string    `json:"id"`
+	Secret  string    `json:"secret"` // keyed hash of the key's secret part
+	Seats   int       `json:"seats"`
+	Devices []string  `json:"devices"` // device ids holding a seat
+	Created time.Time `json:"created"`
+	Contact string    `json:"contact,omitempty"` // e-mail of the person the licence is for
+	Name    string    `json:"name,omitempty"`    // their display name
+}
+
+// Device is an enrolled device.
+type Device struct {
+	ID       string    `json:"id"`
+	Licence  string    `json:"licence"`
+	Binding  string    `json:"binding,omitempty"` // key of its hardware binding (never sent)
+	Serial   string    `json:"serial"`            // the certificate in force
+	NotAfter time.Time `json:"not_after"`
+	Enrolled time.Time `json:"enrolled"`
+	Renewed  time.Time `json:"renewed"`
+	Revoked  time.Time `json:"revoked,omitzero"`
+	OS       string    `json:"os,omitempty"`
+	Arch     string    `json:"arch,omitempty"`
+	Version  string    `json:"version,omitempty"`
+	Name     string    `json:"name,omitempty"`
+}
+
+// envelope is what a bucket holds: the licence whose data key sealed the record, and the sealed bytes.
+type envelope struct {
+	Licence string `json:"l"`
+	Sealed  []byte `json:"c"`
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b32.EncodeToString(b)
+}
+
+// licenceKeyRE: HERD-<8 id characters>-<32 secret characters>, base32.
+var licenceKeyRE = regexp.MustCompile(`^HERD-([A-Z2-7]{8})-([A-Z2-7]{32})$`)
+
+// ParseLicenceKey splits a licence key into its id and secret.
+func ParseLicenceKey(key string) (id, secret string, err error) {
+	m := licenceKeyRE.FindStringSubmatch(strings.ToUpper(strings.TrimSpace(key)))
+	if m == nil {
+		return "", "", herd.Errorf(herd.EINVALID, "licence key: want HERD-XXXXXXXX-XXXX… as herdctl license create printed it")
+	}
+	return m[1], m[2], nil
+}
+
+// CreateLicence makes a licence with seats seats and returns it with its
+// key, which is shown once: the cloud keeps only a keyed hash of its secret.
+func (s *Service) CreateLicence(ctx context.Context, seats int, contact, name string) (Licence, string, error) {
+	if seats < 1 || seats > MaxSeats {
+		return Licence{}, "", herd.Errorf(herd.EINVALID, "seats: %d: want 1 to %d", seats, MaxSeats)
+	}
+	if err := checkEmail(contact); err != nil {
+		return Licence{}, "", err
+	}
+	if err := checkText("name", name, maxName); err != nil {
+		return Licence{}, "", err
+	}
+	for range casAttempts {
+		id, secret := randomToken(5), randomToken(20)
+		mac, err := s.Vault.MAC("licence-secret", []byte(id+secret))
+		if err != nil {
+			return Licence{}, "", err
+		}
+		l := Licence{ID: id, Secret: mac, Seats: seats, Devices: []string{}, Created: s.now().UTC(), Contact: contact, Name: name}
+		wrapped, key, err := s.Vault.NewDataKey(keyAD(id))
+		if err != nil {
+			return Licence{}, "", err
+		}
+		if _, err := s.Stores.Keys.Create(ctx, id, wrapped); err != nil {
+			if herd.ErrorCode(err) == herd.ECONFLICT {
+				continue // an id drawn twice
+			}
+			return Licence{}, "", err
+		}
+		s.cacheKey(id, key)
+		b, err := s.seal(id, "licence/"+id, l)
+		if err != nil {
+			return Licence{}, "", err
+		}
+		if _, err := s.Stores.Licences.Create(ctx, id, b); err != nil {
+			return Licence{}, "", err
+		}
+		return l, "HERD-" + id + "-" + secret, nil
+	}
+	return Licence{}, "", errors.New("licence: no free id after many attempts")
+}
+
+// Licence returns a licence and its revision.
+func (s *Service) Licence(ctx context.Context, id string) (Licence, uint64, error) {
+	var l Licence
+	rev, err := s.load(ctx, s.Stores.Licences, id, "licence/"+id, &l)
+	if herd.ErrorCode(err) == herd.ENOTFOUND {
+		return l, 0, herd.Errorf(herd.ENOTFOUND, "licence %s: no such licence", id)
+	}
+	return l, rev, err
+}
+
+// Device returns a device record and its revision.
+func (s *Service) Device(ctx context.Context, id string) (Device, uint64, error) {
+	var d Device
+	key, err := s.deviceKey(id)
+	if err != nil {
+		return d, 0, err
+	}
+	rev, err := s.load(ctx, s.Stores.Devices, key, "device/"+id, &d)
+	if herd.ErrorCode(err) == herd.ENOTFOUND {
+		return d, 0, herd.Errorf(herd.ENOTFOUND, "device %s: no such device", id)
+	}
+	return d, rev, err
+}
+
+// EnrollRequest is what an agent sends to enroll.
+type EnrollRequest struct {
+	LicenceKey string `json:"license"`
+	CSR        string `json:"csr"`      // PEM certificate request of the device's new key
+	Hardware   string `json:"hardware"` // SHA-256 (hex) of the machine's hardware identifiers
+	Device     string `json:"device,omitempty"`
+	OS         string `json:"os,omitempty"`
+	Arch       string `json:"arch,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Name       string `json:"name,omitempty"`
+}
+
+// Enrollment is the answer: the device's id and certificate.
+type Enrollment struct {
+	Device      string    `json:"device"`
+	Licence     string    `json:"license"`
+	Certificate string    `json:"certificate"` // PEM
+	CA          string    `json:"ca"`          // PEM
+	NotAfter    time.Time `json:"not_after"`
+	Rebound     bool      `json:"rebound"` // the machine held a seat already: it was bound again, no new seat taken
+}
+
+var hexRE = regexp.MustCompile(`^[0-9a-f]+$`)
+
+// validate checks an enrollment request and names the first bad field.
+func (r *EnrollRequest) validate() (*x509.CertificateRequest, error) {
+	bad := func(field, why string) error {
+		return &herd.Error{Code: herd.EINVALID, Message: "enrollment: " + field + ": " + why,
+			Problems: []herd.Problem{{Index: -1, Field: field, Message: why}}}
+	}
+	if len(r.CSR) > maxCSR {
+		return nil, bad("csr", fmt.Sprintf("longer than %d bytes", maxCSR))
+	}
+	csr, err := pki.ParseCertificateRequestPEM([]byte(r.CSR))
+	if err != nil {
+		return nil, bad("csr", err.Error())
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, bad("csr", "signature does not match the key")
+	}
+	if len(r.Hardware) != 64 || !hexRE.MatchString(r.Hardware) {
+		return nil, bad("hardware", "want the 64 lower-case hex digits of a SHA-256")
+	}
+	if r.Device != "" && (len(r.Device) != 32 || !hexRE.MatchString(r.Device)) {
+		return nil, bad("device", "want 32 lower-case hex digits")
+	}
+	for _, f := range []struct{ name, v string }{{"os", r.OS}, {"arch", r.Arch}, {"version", r.Version}} {
+		if err := checkText(f.name, f.v, maxFact); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkText("name", r.Name, maxName); err != nil {
+		return nil, err
+	}
+	return csr, nil
+}
+
+// Enroll checks the licence key, binds the machine to a seat (the seat it
+// holds already if its hardware fingerprint is bound to this licence) and
+// issues the device's certificate. A new machine over the seat limit is
+// refused (ECONFLICT).
+func (s *Service) Enroll(ctx context.Context, r EnrollRequest) (Enrollment, error) {
+	csr, err := r.validate()
+	if err != nil {
+		return Enrollment{}, err
+	}
+	id, secret, err := ParseLicenceKey(r.LicenceKey)
+	if err != nil {
+		return Enrollment{}, err
+	}
+	lic, _, err := s.Licence(ctx, id)
+	if herd.ErrorCode(err) == herd.ENOTFOUND {
+		return Enrollment{}, herd.Errorf(herd.EUNAUTHORIZED, "licence key not valid")
+	}
+	if err != nil {
+		return Enrollment{}, err
+	}
+	mac, err := s.Vault.MAC("licence-secret", []byte(id+secret))
+	if err != nil {
+		return Enrollment{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(mac), []byte(lic.Secret)) != 1 {
+		return Enrollment{}, herd.Errorf(herd.EUNAUTHORIZED, "licence key not valid")
+	}
+	binding, err := s.Vault.MAC("hardware-binding", []byte(id+":"+r.Hardware))
+	if err != nil {
+		return Enrollment{}, err
+	}
+	for range casAttempts {
+		dev, rebound, err := s.seat(ctx, id, binding, r)
+		if herd.ErrorCode(err) == herd.ECONFLICT && rebound {
+			continue // lost a race with another enrollment: look again
+		}
+		if err != nil {
+			return Enrollment{}, err
+		}
+		cert, err := s.CA.SignDevice(csr, dev, s.now(), pki.DeviceValidity)
+		if err != nil {
+			return Enrollment{}, herd.Errorf(herd.EINVALID, "enrollment: csr: %v", err)
+		}
+		if err := s.setCertificate(ctx, dev, cert, r); rebound && herd.ErrorCode(err) == herd.ENOTFOUND {
+			// A binding left by an enrollment that stopped half-way: drop it.
+			if err := s.Stores.Bindings.Delete(ctx, binding); err != nil {
+				return Enrollment{}, err
+			}
+			continue
+		} else if err != nil {
+			return Enrollment{}, err
+		}
+		return Enrollment{Device: dev, Licence: id, Certificate: string(pki.PEM(cert)), CA: string(s.CA.CertPEM),
+			NotAfter: cert.NotAfter.UTC(), Rebound: rebound}, nil
+	}
+	return Enrollment{}, herd.Errorf(herd.EUNAVAILABLE, "enrollment: too many concurrent changes to licence %s; try again", id)
+}
+
+// seat returns the device id holding the machine's seat, taking a new
+// seat if the machine holds none. A conflict with rebound set means: try
+// again.
+func (s *Service) seat(ctx context.Context, licence, binding string, r EnrollRequest) (string, bool, error) {
+	var b struct {
+		Device string `json:"device"`
+	}
+	if _, err := s.load(ctx, s.Stores.Bindings, binding, "binding/"+binding, &b); err == nil {
+		return b.Device, true, nil
+	} else if herd.ErrorCode(err) != herd.ENOTFOUND {
+		return "", false, err
+	}
+	dev := r.Device
+	if dev != "" {
+		if _, _, err := s.Device(ctx, dev); herd.ErrorCode(err) != herd.ENOTFOUND {
+			dev = "" // taken (or unknown): a fresh id
+		}
+	}
+	if dev == "" {
+		raw := make([]byte, 16)
+		_, _ = rand.Read(raw)
+		dev = hex.EncodeToString(raw)
+	}
+	// Take the seat: compare-and-set on the licence, so that seat limits
+	// hold under concurrent enrollments on any replica.
+	for range casAttempts {
+		lic, rev, err := s.Licence(ctx, licence)
+		if err != nil {
+			return "", false, err
+		}
+		if len(lic.Devices) >= lic.Seats {
+			return "", false, herd.Errorf(herd.ECONFLICT, "licence %s: all %d seats are taken; revoke a device (herdctl device revoke) or add seats", licence, lic.Seats)
+		}
+		lic.Devices = append(lic.Devices, dev)
+		sealed, err := s.seal(licence, "licence/"+licence, lic)
+		if err != nil {
+			return "", false, err
+		}
+		if _, err := s.Stores.Licences.Update(ctx, licence, sealed, rev); herd.ErrorCode(err) == herd.ECONFLICT {
+			continue
+		} else if err != nil {
+			return "", false, err
+		}
+		sb, err := s.seal(licence, "binding/"+binding, map[string]string{"device": dev})
+		if err != nil {
+			return "", false, err
+		}
+		if _, err := s.Stores.Bindings.Create(ctx, binding, sb); err != nil {
+			// The same machine enrolled at the same moment and won: give
+			// the seat back and use its device.
+			if uerr := s.releaseSeat(ctx, licence, dev); uerr != nil {
+				return "", false, uerr
+			}
+			if herd.ErrorCode(err) == herd.ECONFLICT {
+				return "", true, err
+			}
+			return "", false, err
+		}
+		now := s.now().UTC()
+		d := Device{ID: dev, Licence: licence, Binding: binding, Enrolled: now, OS: r.OS, Arch: r.Arch, Version: r.Version, Name: r.Name}
+		db, err := s.seal(licence, "device/"+dev, d)
+		if err != nil {
+			return "", false, err
+		}
+		dk, err := s.deviceKey(dev)
+		if err != nil {
+			return "", false, err
+		}
+		if _, err := s.Stores.Devices.Create(ctx, dk, db); err != nil {
+			return "", false, err
+		}
+		return dev, false, nil
+	}
+	return "", false, herd.Errorf(herd.EUNAVAILABLE, "licence %s: too many concurrent changes; try again", licence)
+}
+
+// releaseSeat removes dev from the licence's seats.
+func (s *Service) releaseSeat(ctx context.Context, licence, dev string) error {
+	for range casAttempts {
+		lic, rev, err := s.Licence(ctx, licence)
+		if err != nil {
+			return err
+		}
+		i := slices.Index(lic.Devices, dev)
+		if i < 0 {
+			return nil
+		}
+		lic.Devices = slices.Delete(lic.Devices, i, i+1)
+		sealed, err := s.seal(licence, "licence/"+licence, lic)
+		if err != nil {
+			return err
+		}
+		if _, err := s.Stores.Licences.Update(ctx, licence, sealed, rev); herd.ErrorCode(err) != herd.ECONFLICT {
+			return err
+		}
+	}
+	return herd.Errorf(herd.EUNAVAILABLE, "licence %s: too many concurrent changes; try again", licence)
+}
+
+// setCertificate records the device's new certificate: from now on only it
+// authenticates the device (an older one, from before a reinstall, no longer does).
+func (s *Service) setCertificate(ctx context.Context, dev string, cert *x509.Certificate, r EnrollRequest) error {
+	for range casAttempts {
+		d, rev, err := s.Device(ctx, dev)
+		if err != nil {
+			return err
+		}
+		if !d.Revoked.IsZero() {
+			return herd.Errorf(herd.EUNAUTHORIZED, "device %s was revoked", dev)
+		}
+		old := d.Serial
+		d.Serial, d.NotAfter, d.Renewed = pki.Serial(cert), cert.NotAfter.UTC(), s.now().UTC()
+		if r.OS != "" {
+			d.OS, d.Arch, d.Version = r.OS, r.Arch, r.Version
+		}
+		if r.Name != "" {
+			d.Name = r.Name
+		}
+		sealed, err := s.seal(d.Licence, "device/"+dev, d)
+		if err != nil {
+			return err
+		}
+		if _, err := s.Stores.Devices.Update(ctx, s.mustDeviceKey(dev), sealed, rev); herd.ErrorCode(err) == herd.ECONFLICT {
+			continue
+		} else if err != nil {
+			return err
+		}
+		s.forget(dev, old)
+		return nil
+	}
+	return herd.Errorf(herd.EUNAVAILABLE, "device %s: too many concurrent changes; try again", dev)
+}
+
+// Revoke revokes a device: its certificate is refused from now on (on
+// other replicas within 10 s), its seat is freed and its hardware binding
+// removed, so the machine must enroll again to take a seat.
+func (s *Service) Revoke(ctx context.Context, dev string) (Device, error) {
+	for range casAttempts {
+		d, rev, err := s.Device(ctx, dev)
+		if err != nil {
+			return d, err
+		}
+		if d.Revoked.IsZero() {
+			d.Revoked = s.now().UTC()
+		}
+		sealed, err := s.seal(d.Licence, "device/"+dev, d)
+		if err != nil {
+			return d, err
+		}
+		if _, err := s.Stores.Devices.Update(ctx, s.mustDeviceKey(dev), sealed, rev); herd.ErrorCode(err) == herd.ECONFLICT {
+			continue
+		} else if err != nil {
+			return d, err
+		}
+		s.forget(dev, d.Serial)
+		if err := s.Stores.Bindings.Delete(ctx, d.Binding); err != nil {
+			return d, err
+		}
+		return d, s.releaseSeat(ctx, d.Licence, dev)
+	}
+	return Device{}, herd.Errorf(herd.EUNAVAILABLE, "device %s: too many concurrent changes; try again", dev)
+}
+
+// Authenticate returns the device a verified client certificate belongs
+// to: the certificate must be the device's current one, and the device not
+// revoked. Answers are remembered for 10 s.
+func (s *Service) Authenticate(ctx context.Context, cert *x509.Certificate) (string, error) {
+	serial, dev := pki.Serial(cert), cert.Subject.CommonName
+	now := s.now()
+	s.mu.Lock()
+	if e, ok := s.auths[serial]; ok && e.device == dev && now.Before(e.expires) {
+		s.mu.Unlock()
+		return dev, nil
+	}
+	s.mu.Unlock()
+	d, _, err := s.Device(ctx, dev)
+	if herd.ErrorCode(err) == herd.ENOTFOUND {
+		return "", herd.Errorf(herd.EUNAUTHORIZED, "device certificate: unknown device")
+	}
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !d.Revoked.IsZero():
+		return "", herd.Errorf(herd.EUNAUTHORIZED, "device certificate: the device was revoked")
+	case d.Serial != serial:
+		return "", herd.Errorf(herd.EUNAUTHORIZED, "device certificate: replaced by a newer enrollment of this device")
+	}
+	s.mu.Lock()
+	if s.auths == nil || len(s.auths) >= authCacheLimit {
+		s.auths = map[string]authEntry{}
+	}
+	s.auths[serial] = authEntry{device: dev, expires: now.Add(authCacheTTL)}
+	s.mu.Unlock()
+	return dev, nil
+}
+
+// forget drops what Authenticate remembers of a device's certificate.
+func (s *Service) forget(dev, serial string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.auths[serial]; ok && e.device == dev {
+		delete(s.auths, serial)
+	}
+}
+
+// deviceKey returns the key of a device's record: a keyed hash of its id,
+// so that the id itself is never written in plain text, not even as a key.
+func (s *Service) deviceKey(id string) (string, error) {
+	return s.Vault.MAC("device-id", []byte(id))
+}
+
+// mustDeviceKey is deviceKey for an id whose key was computed before.
+func (s *Service) mustDeviceKey(id string) string {
+	k, _ := s.deviceKey(id)
+	return k
+}
+
+// keyAD binds a wrapped data key to its licence.
+func keyAD(licence string) []byte { return []byte("datakey/" + licence) }
+
+func (s *Service) cacheKey(licence string, k tink.AEAD) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil || len(s.keys) >= authCacheLimit {
+		s.keys = map[string]tink.AEAD{}
+	}
+	s.keys[licence] = k
+}
+
+// dataKey returns a licence's data key.
+func (s *Service) dataKey(ctx context.Context, licence string) (tink.AEAD, error) {
+	s.mu.Lock()
+	k, ok := s.keys[licence]
+	s.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	wrapped, _, err := s.Stores.Keys.Get(ctx, licence)
+	if herd.ErrorCode(err) == herd.ENOTFOUND {
+		return nil, herd.Errorf(herd.ENOTFOUND, "licence %s: its data key is gone (deleted)", licence)
+	}
+	if err != nil {
+		return nil, err
+	}
+	k, err = s.Vault.DataKey(wrapped, keyAD(licence))
+	if err != nil {
+		return nil, err
+	}
+	s.cacheKey(licence, k)
+	return k, nil
+}
+
+// seal encodes v and encrypts it under the licence's data key, bound to ad.
+func (s *Service) seal(licence, ad string, v any) ([]byte, error) {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.dataKey(context.Background(), licence)
+	if err != nil {
+		return nil, err
+	}
+	c, err := k.Encrypt(plain, []byte(ad))
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(envelope{Licence: licence, Sealed: c})
+}
+
+// load reads and opens a sealed record.
+func (s *Service) load(ctx context.Context, kv KV, key, ad string, v any) (uint64, error) {
+	b, rev, err := kv.Get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	var e envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return 0, fmt.Errorf("%s: not a sealed record: %w", ad, err)
+	}
+	k, err := s.dataKey(ctx, e.Licence)
+	if err != nil {
+		return 0, err
+	}
+	plain, err := k.Decrypt(e.Sealed, []byte(ad))
+	if err != nil {
+		return 0, fmt.Errorf("%s: cannot be opened: %w", ad, err)
+	}
+	return rev, json.Unmarshal(plain, v)
+}
+
+func checkText(field, v string, max int) error {
+	if len(v) > max || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return &herd.Error{Code: herd.EINVALID, Message: fmt.Sprintf("%s: want printable text of at most %d bytes", field, max),
+			Problems: []herd.Problem{{Index: -1, Field: field, Message: "not printable text, or too long"}}}
+	}
+	return nil
+}
+
+func checkEmail(v string) error {
+	if v == "" {
+		return nil
+	}
+	at := strings.LastIndexByte(v, '@')
+	if len(v) > maxEmail || at < 1 || at == len(v)-1 || strings.ContainsAny(v, " \t\r\n<>") || checkText("contact", v, maxEmail) != nil {
+		return &herd.Error{Code: herd.EINVALID, Message: "contact: want an e-mail address",
+			Problems: []herd.Problem{{Index: -1, Field: "contact", Message: "not an e-mail address"}}}
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/herdsec/herd"
+)
+
+// The identity side's buckets: licences, devices, hardware bindings and
+// per-licence data keys. They hold sealed records only (the identity
+// service encrypts each one before it gets here), apart from every bucket
+// and stream of the telemetry side.
+const (
+	IdentityLicences = "herd_id_licences"
+	IdentityDevices  = "herd_id_devices"
+	IdentityBindings = "herd_id_bindings"
+	IdentityKeys     = "herd_id_keys"
+)
+
+// IdentityKV is one identity bucket: opaque values under compare-and-set.
+type IdentityKV struct {
+	kv natsjs.KeyValue
+}
+
+// IdentityBucket opens (creating if needed) the identity bucket name.
+func (db *DB) IdentityBucket(ctx context.Context, name, description string) (*IdentityKV, error) {
+	kv, err := db.js.CreateOrUpdateKeyValue(ctx, natsjs.KeyValueConfig{
+		Bucket:      name,
+		Description: description,
+		History:     1,
+		Storage:     natsjs.FileStorage,
+		Replicas:    db.cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s bucket: %w", name, err)
+	}
+	return &IdentityKV{kv: kv}, nil
+}
+
+func idUnavailable(err error) error {
+	return &herd.Error{Code: herd.EUNAVAILABLE, Message: "identity store unavailable: " + err.Error()}
+}
+
+// Get returns the value under key and its revision, or ENOTFOUND.
+func (b *IdentityKV) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	e, err := b.kv.Get(ctx, key)
+	if errors.Is(err, natsjs.ErrKeyNotFound) || errors.Is(err, natsjs.ErrKeyDeleted) {
+		return nil, 0, herd.Errorf(herd.ENOTFOUND, "%s: no such record", key)
+	}
+	if err != nil {
+		return nil, 0, idUnavailable(err)
+	}
+	return e.Value(), e.Revision(), nil
+}
+
+// Create stores value under key if nothing is there, else ECONFLICT.
+func (b *IdentityKV) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	rev, err := b.kv.Create(ctx, key, value)
+	if errors.Is(err, natsjs.ErrKeyExists) {
+		return 0, herd.Errorf(herd.ECONFLICT, "%s: exists", key)
+	}
+	if err != nil {
+		return 0, idUnavailable(err)
+	}
+	return rev, nil
+}
+
+// Update replaces the value under key if it is still at revision rev, else ECONFLICT.
+func (b *IdentityKV) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	n, err := b.kv.Update(ctx, key, value, rev)
+	if errors.Is(err, natsjs.ErrKeyExists) {
+		return 0, herd.Errorf(herd.ECONFLICT, "%s: changed meanwhile", key)
+	}
+	if err != nil {
+		return 0, idUnavailable(err)
+	}
+	return n, nil
+}
+
+// Delete removes key and every stored revision of it.
+func (b *IdentityKV) Delete(ctx context.Context, key string) error {
+	if err := b.kv.Purge(ctx, key); err != nil && !errors.Is(err, natsjs.ErrKeyNotFound) {
+		return idUnavailable(err)
+	}
+	return nil
+}
+
+// Keys returns every key in the bucket.
+func (b *IdentityKV) Keys(ctx context.Context) ([]string, error) {
+	keys, err := b.kv.Keys(ctx)
+	if errors.Is(err, natsjs.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, idUnavailable(err)
+	}
+	return keys, nil
+}
