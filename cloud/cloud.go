@@ -208,6 +208,9 @@ func openIdentity(ctx context.Context, db *jetstream.DB, o Options) (*identity.S
 			return nil, err
 		}
 	}
+	if st.Seats, err = db.IdentityBucket(ctx, jetstream.IdentitySeats, "each licence's devices (sealed)"); err != nil {
+		return nil, err
+	}
 	return &identity.Service{CA: o.CA, Stores: st, Vault: v, Logger: o.Logger}, nil
 }
 

@@ -18,6 +18,7 @@ type IdentityService interface {
 	CreateLicence(ctx context.Context, seats int, contact, name string) (identity.Licence, string, error)
 	Licence(ctx context.Context, id string) (identity.Licence, uint64, error)
 	Device(ctx context.Context, id string) (identity.Device, uint64, error)
+	LicenceDevices(ctx context.Context, licence string) ([]identity.Device, error)
 	Revoke(ctx context.Context, id string) (identity.Device, error)
 }
 
@@ -154,15 +155,15 @@ func (s *Server) handleGetLicence(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	resp := LicenceResponse{ID: l.ID, Seats: l.Seats, Used: len(l.Devices), Contact: l.Contact, Name: l.Name}
-	for _, d := range l.Devices {
-		dev, _, err := s.Identity.Device(r.Context(), d)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		dev.Binding = ""
-		resp.Devices = append(resp.Devices, dev)
+	resp := LicenceResponse{ID: l.ID, Seats: l.Seats, Used: l.Used, Contact: l.Contact, Name: l.Name}
+	devs, err := s.Identity.LicenceDevices(r.Context(), l.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, d := range devs {
+		d.Binding = ""
+		resp.Devices = append(resp.Devices, d)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -53,6 +53,14 @@ type Sealer interface {
 // Stores are the identity buckets.
 type Stores struct {
 	Licences, Devices, Bindings, Keys KV
+	// Seats lists each licence's devices: key LICENCE.KEYED-DEVICE-ID.
+	Seats Lister
+}
+
+// Lister is a bucket whose keys can be listed by prefix.
+type Lister interface {
+	KV
+	KeysWithPrefix(ctx context.Context, prefix string) ([]string, error)
 }
 
 // Limits of what a licence and an enrollment may hold.
@@ -90,7 +98,7 @@ type Licence struct {
 	ID      string    `json:"id"`
 	Secret  string    `json:"secret"` // keyed hash of the key's secret part
 	Seats   int       `json:"seats"`
-	Devices []string  `json:"devices"` // device ids holding a seat
+	Used    int       `json:"used"` // seats held by devices
 	Created time.Time `json:"created"`
 	Contact string    `json:"contact,omitempty"` // e-mail of the person the licence is for
 	Name    string    `json:"name,omitempty"`    // their display name
@@ -163,7 +171,7 @@ func (s *Service) CreateLicence(ctx context.Context, seats int, contact, name st
 		if err != nil {
 			return Licence{}, "", err
 		}
-		l := Licence{ID: id, Secret: mac, Seats: seats, Devices: []string{}, Created: s.now().UTC(), Contact: contact, Name: name}
+		l := Licence{ID: id, Secret: mac, Seats: seats, Created: s.now().UTC(), Contact: contact, Name: name}
 		wrapped, key, err := s.Vault.NewDataKey(keyAD(id))
 		if err != nil {
 			return Licence{}, "", err
@@ -356,10 +364,10 @@ func (s *Service) seat(ctx context.Context, licence, binding string, r EnrollReq
 		if err != nil {
 			return "", false, err
 		}
-		if len(lic.Devices) >= lic.Seats {
+		if lic.Used >= lic.Seats {
 			return "", false, herd.Errorf(herd.ECONFLICT, "licence %s: all %d seats are taken; revoke a device (herdctl device revoke) or add seats", licence, lic.Seats)
 		}
-		lic.Devices = append(lic.Devices, dev)
+		lic.Used++
 		sealed, err := s.seal(licence, "licence/"+licence, lic)
 		if err != nil {
 			return "", false, err
@@ -376,7 +384,7 @@ func (s *Service) seat(ctx context.Context, licence, binding string, r EnrollReq
 		if _, err := s.Stores.Bindings.Create(ctx, binding, sb); err != nil {
 			// The same machine enrolled at the same moment and won: give
 			// the seat back and use its device.
-			if uerr := s.releaseSeat(ctx, licence, dev); uerr != nil {
+			if uerr := s.releaseSeat(ctx, licence, ""); uerr != nil {
 				return "", false, uerr
 			}
 			if herd.ErrorCode(err) == herd.ECONFLICT {
@@ -397,23 +405,39 @@ func (s *Service) seat(ctx context.Context, licence, binding string, r EnrollReq
 		if _, err := s.Stores.Devices.Create(ctx, dk, db); err != nil {
 			return "", false, err
 		}
+		sk := licence + "." + dk
+		seat, err := s.seal(licence, "seat/"+sk, map[string]string{"device": dev})
+		if err != nil {
+			return "", false, err
+		}
+		if _, err := s.Stores.Seats.Create(ctx, sk, seat); err != nil {
+			return "", false, err
+		}
 		return dev, false, nil
 	}
 	return "", false, herd.Errorf(herd.EUNAVAILABLE, "licence %s: too many concurrent changes; try again", licence)
 }
 
-// releaseSeat removes dev from the licence's seats.
+// releaseSeat gives a seat of the licence back, and removes dev (if
+// given) from the licence's device list.
 func (s *Service) releaseSeat(ctx context.Context, licence, dev string) error {
+	if dev != "" {
+		dk, err := s.deviceKey(dev)
+		if err != nil {
+			return err
+		}
+		if err := s.Stores.Seats.Delete(ctx, licence+"."+dk); err != nil {
+			return err
+		}
+	}
 	for range casAttempts {
 		lic, rev, err := s.Licence(ctx, licence)
 		if err != nil {
 			return err
 		}
-		i := slices.Index(lic.Devices, dev)
-		if i < 0 {
-			return nil
+		if lic.Used > 0 {
+			lic.Used--
 		}
-		lic.Devices = slices.Delete(lic.Devices, i, i+1)
 		sealed, err := s.seal(licence, "licence/"+licence, lic)
 		if err != nil {
 			return err
@@ -423,6 +447,34 @@ func (s *Service) releaseSeat(ctx context.Context, licence, dev string) error {
 		}
 	}
 	return herd.Errorf(herd.EUNAVAILABLE, "licence %s: too many concurrent changes; try again", licence)
+}
+
+// LicenceDevices returns the devices holding a licence's seats.
+func (s *Service) LicenceDevices(ctx context.Context, licence string) ([]Device, error) {
+	keys, err := s.Stores.Seats.KeysWithPrefix(ctx, licence+".")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Device, 0, len(keys))
+	for _, k := range keys {
+		var seat struct {
+			Device string `json:"device"`
+		}
+		if _, err := s.load(ctx, s.Stores.Seats, k, "seat/"+k, &seat); herd.ErrorCode(err) == herd.ENOTFOUND {
+			continue // released meanwhile
+		} else if err != nil {
+			return nil, err
+		}
+		d, _, err := s.Device(ctx, seat.Device)
+		if herd.ErrorCode(err) == herd.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b Device) int { return a.Enrolled.Compare(b.Enrolled) })
+	return out, nil
 }
 
 // setCertificate records the device's new certificate: from now on only it
@@ -468,9 +520,10 @@ func (s *Service) Revoke(ctx context.Context, dev string) (Device, error) {
 		if err != nil {
 			return d, err
 		}
-		if d.Revoked.IsZero() {
-			d.Revoked = s.now().UTC()
+		if !d.Revoked.IsZero() {
+			return d, nil // revoked before: its seat is free already
 		}
+		d.Revoked = s.now().UTC()
 		sealed, err := s.seal(d.Licence, "device/"+dev, d)
 		if err != nil {
 			return d, err

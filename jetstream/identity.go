@@ -19,6 +19,7 @@ const (
 	IdentityDevices  = "herd_id_devices"
 	IdentityBindings = "herd_id_bindings"
 	IdentityKeys     = "herd_id_keys"
+	IdentitySeats    = "herd_id_seats"
 )
 
 // IdentityKV is one identity bucket: opaque values under compare-and-set.
@@ -97,6 +98,20 @@ func (b *IdentityKV) Keys(ctx context.Context) ([]string, error) {
 	}
 	if err != nil {
 		return nil, idUnavailable(err)
+	}
+	return keys, nil
+}
+
+// KeysWithPrefix returns the keys that start with prefix, which must end
+// with a '.' (a whole token).
+func (b *IdentityKV) KeysWithPrefix(ctx context.Context, prefix string) ([]string, error) {
+	lister, err := b.kv.ListKeysFiltered(ctx, prefix+">")
+	if err != nil {
+		return nil, idUnavailable(err)
+	}
+	var keys []string
+	for k := range lister.Keys() { // closed when every key was read
+		keys = append(keys, k)
 	}
 	return keys, nil
 }
