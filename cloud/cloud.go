@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/herdsec/herd/audit"
 	"github.com/herdsec/herd/geoip"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/identity"
@@ -62,7 +63,7 @@ type Cloud struct {
 	Keys    *pseudonym.Keyring
 	Ingest  *ingest.Pipeline
 	Engine  *reputation.Engine
-	// Identity runs licences and enrollment (nil without a CA).
+	// Identity runs licences, enrollment and operators.
 	Identity *identity.Service
 	Handler  http.Handler
 	Data     string // the data folder
@@ -140,10 +141,9 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		return c, fmt.Errorf("geoip: %w", err)
 	}
 
-	if o.CA != nil {
-		if c.Identity, err = openIdentity(ctx, c.DB, o); err != nil {
-			return c, err
-		}
+	var mac audit.MAC
+	if c.Identity, mac, err = openIdentity(ctx, c.DB, o); err != nil {
+		return c, err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -179,20 +179,37 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		Logger:         o.Logger,
 		Registry:       reg,
 	}
-	if c.Identity != nil {
-		api.Identity = c.Identity
-	}
+	api.Identity = c.Identity
+	api.Audit = auditLog{log: c.DB.Audit(), mac: mac}
 	c.Handler = api.Handler()
 	return c, nil
 }
 
+// auditLog is the audit chain keyed by the vault.
+type auditLog struct {
+	log *jetstream.AuditLog
+	mac audit.MAC
+}
+
+func (a auditLog) Append(ctx context.Context, e audit.Entry) (audit.Entry, error) {
+	return a.log.Append(ctx, e, a.mac)
+}
+
+func (a auditLog) Entries(ctx context.Context) ([]audit.Entry, uint64, error) {
+	return a.log.Entries(ctx)
+}
+
+func (a auditLog) Verify(ctx context.Context) (audit.Report, error) { return a.log.Verify(ctx, a.mac) }
+
 // openIdentity opens the identity side: its key vault in DATA/identity
-// (apart from the pseudonym keys) and its own buckets.
-func openIdentity(ctx context.Context, db *jetstream.DB, o Options) (*identity.Service, error) {
+// (apart from the pseudonym keys) and its own buckets. It returns the
+// service and the audit chain's MAC.
+func openIdentity(ctx context.Context, db *jetstream.DB, o Options) (svc *identity.Service, mac audit.MAC, err error) {
 	v, err := vault.Open(filepath.Join(o.Data, "identity"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	mac = func(b []byte) (string, error) { return v.MAC("audit-chain", b) }
 	open := func(name, desc string) (identity.KV, error) { return db.IdentityBucket(ctx, name, desc) }
 	var st identity.Stores
 	for _, b := range []struct {
@@ -205,13 +222,16 @@ func openIdentity(ctx context.Context, db *jetstream.DB, o Options) (*identity.S
 		{&st.Keys, jetstream.IdentityKeys, "per-licence data keys, wrapped"},
 	} {
 		if *b.dst, err = open(b.name, b.desc); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if st.Seats, err = db.IdentityBucket(ctx, jetstream.IdentitySeats, "each licence's devices (sealed)"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &identity.Service{CA: o.CA, Stores: st, Vault: v, Logger: o.Logger}, nil
+	if st.Operators, err = db.IdentityBucket(ctx, jetstream.IdentityOperator, "operators and their roles (sealed)"); err != nil {
+		return nil, nil, err
+	}
+	return &identity.Service{CA: o.CA, Stores: st, Vault: v, Logger: o.Logger}, mac, nil
 }
 
 // follow keeps the index in step with the verdict store, resuming after

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/audit"
 	"github.com/herdsec/herd/identity"
 )
 
@@ -299,5 +300,39 @@ func (c *Client) Licence(ctx context.Context, id string) (LicenceResponse, error
 func (c *Client) RevokeDevice(ctx context.Context, id string) (identity.Device, error) {
 	var resp identity.Device
 	err := c.do(ctx, http.MethodPost, "/v1/admin/devices/"+url.PathEscape(id)+"/revoke", nil, &resp)
+	return resp, err
+}
+
+// CreateOperator adds an operator (admin role); the answer holds its token.
+func (c *Client) CreateOperator(ctx context.Context, name string, roles []string) (OperatorResponse, error) {
+	var resp OperatorResponse
+	err := c.do(ctx, http.MethodPost, "/v1/admin/operators", OperatorRequest{Name: name, Roles: roles}, &resp)
+	return resp, err
+}
+
+// Operators lists the operators (admin role).
+func (c *Client) Operators(ctx context.Context) (OperatorsResponse, error) {
+	var resp OperatorsResponse
+	err := c.do(ctx, http.MethodGet, "/v1/admin/operators", nil, &resp)
+	return resp, err
+}
+
+// RemoveOperator removes an operator (admin role).
+func (c *Client) RemoveOperator(ctx context.Context, name string) error {
+	var resp map[string]string
+	return c.do(ctx, http.MethodDelete, "/v1/admin/operators/"+url.PathEscape(name), nil, &resp)
+}
+
+// AuditLog returns the newest last entries of the audit log.
+func (c *Client) AuditLog(ctx context.Context, last int) (AuditResponse, error) {
+	var resp AuditResponse
+	err := c.do(ctx, http.MethodGet, "/v1/admin/audit?last="+strconv.Itoa(last), nil, &resp)
+	return resp, err
+}
+
+// VerifyAudit checks the audit log's chain.
+func (c *Client) VerifyAudit(ctx context.Context) (audit.Report, error) {
+	var resp audit.Report
+	err := c.do(ctx, http.MethodGet, "/v1/admin/audit/verify", nil, &resp)
 	return resp, err
 }

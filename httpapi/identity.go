@@ -2,11 +2,17 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/x509"
 	"net/http"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/audit"
 	"github.com/herdsec/herd/identity"
 )
 
@@ -20,6 +26,10 @@ type IdentityService interface {
 	Device(ctx context.Context, id string) (identity.Device, uint64, error)
 	LicenceDevices(ctx context.Context, licence string) ([]identity.Device, error)
 	Revoke(ctx context.Context, id string) (identity.Device, error)
+	CreateOperator(ctx context.Context, name string, roles []string) (identity.Operator, string, error)
+	Operators(ctx context.Context) ([]identity.Operator, error)
+	RemoveOperator(ctx context.Context, name string) error
+	AuthenticateOperator(ctx context.Context, token string) (identity.Operator, error)
 }
 
 // Bounds of identity request bodies.
@@ -185,4 +195,188 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	s.Logger.Info("device revoked", "license", d.Licence)
 	d.Binding = ""
 	writeJSON(w, http.StatusOK, d)
+}
+
+// The roles of the admin routes (package identity defines them; admin may
+// call every route).
+var (
+	analyst          = []string{identity.RoleAnalyst}
+	support          = []string{identity.RoleSupport}
+	privacy          = []string{identity.RolePrivacyOfficer}
+	adminOnly        = []string{identity.RoleAdmin}
+	analystOrSupport = []string{identity.RoleAnalyst, identity.RoleSupport}
+	analystOrPrivacy = []string{identity.RoleAnalyst, identity.RolePrivacyOfficer}
+	supportOrPrivacy = []string{identity.RoleSupport, identity.RolePrivacyOfficer}
+)
+
+// RolesOf returns the roles an admin route needs (for the API document).
+func (rt Route) RolesOf() []string { return rt.roles }
+
+// AuditLog keeps the hash-chained record of admin actions.
+type AuditLog interface {
+	Append(ctx context.Context, e audit.Entry) (audit.Entry, error)
+	Entries(ctx context.Context) ([]audit.Entry, uint64, error)
+	Verify(ctx context.Context) (audit.Report, error)
+}
+
+type operatorKey struct{}
+
+// OperatorOf returns the operator an admin request authenticated as.
+func OperatorOf(r *http.Request) (identity.Operator, bool) {
+	o, ok := r.Context().Value(operatorKey{}).(identity.Operator)
+	return o, ok
+}
+
+// admin makes a route need an operator's bearer token (the bootstrap token
+// of DATA/admin.token is the operator "admin") holding one of roles, and
+// writes the action to the audit log before it runs: an action that
+// cannot be audited is not done.
+func (s *Server) admin(route string, roles []string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		op, err := s.operator(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !op.May(roles...) {
+			s.writeError(w, r, herd.Errorf(herd.EFORBIDDEN, "operator %s (roles %s) may not call %s: it needs one of the roles %s",
+				op.Name, strings.Join(op.Roles, ", "), route, strings.Join(append(slices.Clone(roles), identity.RoleAdmin), ", ")))
+			return
+		}
+		if s.Audit != nil {
+			target := r.URL.Path
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery
+			}
+			if _, err := s.Audit.Append(r.Context(), audit.Entry{Time: time.Now().UTC(), Operator: op.Name, Roles: op.Roles, Action: route, Target: target}); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), operatorKey{}, op)))
+	}
+}
+
+// operator authenticates a request's bearer token.
+func (s *Server) operator(r *http.Request) (identity.Operator, error) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return identity.Operator{}, herd.Errorf(herd.EUNAUTHORIZED, "admin API: missing or wrong bearer token")
+	}
+	if s.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.AdminToken)) == 1 {
+		return identity.Operator{Name: identity.RoleAdmin, Roles: []string{identity.RoleAdmin}}, nil
+	}
+	if s.Identity == nil {
+		return identity.Operator{}, herd.Errorf(herd.EUNAUTHORIZED, "admin API: missing or wrong bearer token")
+	}
+	return s.Identity.AuthenticateOperator(r.Context(), tok)
+}
+
+// OperatorRequest adds an operator.
+type OperatorRequest struct {
+	Name  string   `json:"name"`
+	Roles []string `json:"roles"`
+}
+
+// OperatorResponse is an operator; Token only when it was just created.
+type OperatorResponse struct {
+	Name    string    `json:"name"`
+	Roles   []string  `json:"roles"`
+	Created time.Time `json:"created"`
+	Token   string    `json:"token,omitempty"`
+}
+
+// OperatorsResponse lists the operators.
+type OperatorsResponse struct {
+	Operators []OperatorResponse `json:"operators"`
+}
+
+func (s *Server) handleCreateOperator(w http.ResponseWriter, r *http.Request) {
+	if !s.identity(w, r) {
+		return
+	}
+	var req OperatorRequest
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxLicenceBody), &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, tok, err := s.Identity.CreateOperator(r.Context(), req.Name, req.Roles)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, OperatorResponse{Name: o.Name, Roles: o.Roles, Created: o.Created, Token: tok})
+}
+
+func (s *Server) handleListOperators(w http.ResponseWriter, r *http.Request) {
+	if !s.identity(w, r) {
+		return
+	}
+	ops, err := s.Identity.Operators(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp := OperatorsResponse{Operators: []OperatorResponse{}}
+	for _, o := range ops {
+		resp.Operators = append(resp.Operators, OperatorResponse{Name: o.Name, Roles: o.Roles, Created: o.Created})
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) handleRemoveOperator(w http.ResponseWriter, r *http.Request) {
+	if !s.identity(w, r) {
+		return
+	}
+	if err := s.Identity.RemoveOperator(r.Context(), r.PathValue("name")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": r.PathValue("name")})
+}
+
+// AuditResponse is the audit log, newest last.
+type AuditResponse struct {
+	Entries []audit.Entry `json:"entries"`
+}
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
+	if s.Audit == nil {
+		s.writeError(w, r, herd.Errorf(herd.EUNAVAILABLE, "audit log not configured"))
+		return
+	}
+	last := 100
+	if v := r.URL.Query().Get("last"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			s.writeError(w, r, herd.Errorf(herd.EINVALID, "last: %q: want 1 to 100000", v))
+			return
+		}
+		last = n
+	}
+	entries, _, err := s.Audit.Entries(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(entries) > last {
+		entries = entries[len(entries)-last:]
+	}
+	if entries == nil {
+		entries = []audit.Entry{}
+	}
+	writeJSON(w, http.StatusOK, AuditResponse{Entries: entries})
+}
+
+func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
+	if s.Audit == nil {
+		s.writeError(w, r, herd.Errorf(herd.EUNAVAILABLE, "audit log not configured"))
+		return
+	}
+	rep, err := s.Audit.Verify(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }

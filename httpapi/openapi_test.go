@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/audit"
 	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/identity"
 	"github.com/herdsec/herd/ingest"
@@ -56,6 +57,7 @@ type operation struct {
 	Summary     string                `yaml:"summary"`
 	Description string                `yaml:"description"`
 	Security    []map[string][]string `yaml:"security"`
+	Roles       []string              `yaml:"x-roles"`
 	Parameters  []struct {
 		Name        string  `yaml:"name"`
 		In          string  `yaml:"in"`
@@ -212,6 +214,15 @@ func TestOpenAPIRoutes(t *testing.T) {
 		if !reflect.DeepEqual(op.Security, want) {
 			t.Errorf("%s: security = %v, want %v", k, op.Security, want)
 		}
+		if !slices.Equal(sorted(op.Roles), sorted(rt.roles)) {
+			t.Errorf("%s: x-roles %v, the route needs %v", k, op.Roles, rt.roles)
+		}
+		if _, has403 := op.Responses["403"]; rt.admin && !has403 {
+			t.Errorf("%s: an admin route answers 403 to an operator without its roles; document it", k)
+		}
+		if rt.admin && len(rt.roles) == 0 {
+			t.Errorf("%s: an admin route without roles", k)
+		}
 		// Enrollment answers 401 to a wrong licence key.
 		_, has401 := op.Responses["401"]
 		if want401 := rt.admin || rt.device || k == "POST /v1/enroll"; has401 != want401 {
@@ -239,6 +250,11 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"POST /v1/admin/licenses":            {"LicenceRequest", "LicenceResponse"},
 		"GET /v1/admin/licenses/{id}":        {"", "LicenceResponse"},
 		"POST /v1/admin/devices/{id}/revoke": {"", "Device"},
+		"POST /v1/admin/operators":           {"OperatorRequest", "OperatorResponse"},
+		"GET /v1/admin/operators":            {"", "OperatorsResponse"},
+		"DELETE /v1/admin/operators/{name}":  {"", ""},
+		"GET /v1/admin/audit":                {"", "AuditResponse"},
+		"GET /v1/admin/audit/verify":         {"", "AuditReport"},
 	}
 	ids := map[string]string{}
 	for k, op := range documented {
@@ -346,6 +362,12 @@ var wireTypes = map[string]reflect.Type{
 	"LicenceRequest":      reflect.TypeFor[LicenceRequest](),
 	"LicenceResponse":     reflect.TypeFor[LicenceResponse](),
 	"Device":              reflect.TypeFor[identity.Device](),
+	"OperatorRequest":     reflect.TypeFor[OperatorRequest](),
+	"OperatorResponse":    reflect.TypeFor[OperatorResponse](),
+	"OperatorsResponse":   reflect.TypeFor[OperatorsResponse](),
+	"AuditEntry":          reflect.TypeFor[audit.Entry](),
+	"AuditResponse":       reflect.TypeFor[AuditResponse](),
+	"AuditReport":         reflect.TypeFor[audit.Report](),
 	"Problem":             reflect.TypeFor[herd.Problem](),
 	// The health check answers with a map; this is its one key.
 	"HealthStatus": reflect.TypeFor[struct {

@@ -5,7 +5,6 @@ import (
 
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +52,8 @@ type Server struct {
 	Health func(ctx context.Context) error
 	// AdminToken is the bearer token of the admin API.
 	AdminToken string
+	// Audit keeps the record of admin actions; nil: none is kept.
+	Audit AuditLog
 	// Identity runs licences and enrollment (POST /v1/enroll, the licence
 	// and device admin routes); nil: those routes answer unavailable.
 	Identity IdentityService
@@ -96,7 +97,7 @@ func (s *Server) Handler() http.Handler {
 	for _, rt := range s.routes() {
 		h := rt.handler
 		if rt.admin {
-			h = s.admin(h)
+			h = s.admin(rt.Method+" "+rt.Path, rt.roles, h)
 		}
 		if rt.device {
 			h = s.device(h)
@@ -116,7 +117,8 @@ func (s *Server) Handler() http.Handler {
 // Route is one endpoint of the API.
 type Route struct {
 	Method, Path string
-	admin        bool // needs the admin bearer token
+	admin        bool     // needs an operator's bearer token
+	roles        []string // the roles that may call an admin route (admin may call all)
 	device       bool // needs an enrolled device's certificate when RequireDevices is set
 	timed        bool // request duration is recorded (not for long-lived streams)
 	handler      http.HandlerFunc
@@ -133,15 +135,20 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/inventory", timed: true, handler: s.handleInventory},
 		{Method: "GET", Path: "/v1/verdicts/stream", device: true, handler: s.handleStream},
 		{Method: "POST", Path: "/v1/enroll", timed: true, handler: s.handleEnroll},
-		{Method: "POST", Path: "/v1/admin/licenses", admin: true, timed: true, handler: s.handleCreateLicence},
-		{Method: "GET", Path: "/v1/admin/licenses/{id}", admin: true, timed: true, handler: s.handleGetLicence},
-		{Method: "POST", Path: "/v1/admin/devices/{id}/revoke", admin: true, timed: true, handler: s.handleRevoke},
+		{Method: "POST", Path: "/v1/admin/licenses", admin: true, roles: support, timed: true, handler: s.handleCreateLicence},
+		{Method: "GET", Path: "/v1/admin/licenses/{id}", admin: true, roles: supportOrPrivacy, timed: true, handler: s.handleGetLicence},
+		{Method: "POST", Path: "/v1/admin/devices/{id}/revoke", admin: true, roles: support, timed: true, handler: s.handleRevoke},
+		{Method: "POST", Path: "/v1/admin/operators", admin: true, roles: adminOnly, timed: true, handler: s.handleCreateOperator},
+		{Method: "GET", Path: "/v1/admin/operators", admin: true, roles: adminOnly, timed: true, handler: s.handleListOperators},
+		{Method: "DELETE", Path: "/v1/admin/operators/{name}", admin: true, roles: adminOnly, timed: true, handler: s.handleRemoveOperator},
+		{Method: "GET", Path: "/v1/admin/audit", admin: true, roles: privacy, timed: true, handler: s.handleAudit},
+		{Method: "GET", Path: "/v1/admin/audit/verify", admin: true, roles: privacy, timed: true, handler: s.handleAuditVerify},
 		{Method: "GET", Path: "/healthz", timed: true, handler: s.handleHealth},
 		{Method: "GET", Path: "/metrics", handler: metrics.ServeHTTP},
-		{Method: "POST", Path: "/v1/admin/verdicts", admin: true, timed: true, handler: s.handleSetVerdicts},
-		{Method: "GET", Path: "/v1/admin/verdict", admin: true, timed: true, handler: s.handleGetVerdict},
-		{Method: "GET", Path: "/v1/admin/verdict/explain", admin: true, timed: true, handler: s.handleExplain},
-		{Method: "GET", Path: "/v1/admin/telemetry/stats", admin: true, timed: true, handler: s.handleTelemetryStats},
+		{Method: "POST", Path: "/v1/admin/verdicts", admin: true, roles: analyst, timed: true, handler: s.handleSetVerdicts},
+		{Method: "GET", Path: "/v1/admin/verdict", admin: true, roles: analystOrSupport, timed: true, handler: s.handleGetVerdict},
+		{Method: "GET", Path: "/v1/admin/verdict/explain", admin: true, roles: analystOrSupport, timed: true, handler: s.handleExplain},
+		{Method: "GET", Path: "/v1/admin/telemetry/stats", admin: true, roles: analystOrPrivacy, timed: true, handler: s.handleTelemetryStats},
 	}
 }
 
@@ -159,17 +166,6 @@ func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 		h(w, r)
 		hist.Observe(time.Since(start).Seconds())
 	})
-}
-
-func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || s.AdminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.AdminToken)) != 1 {
-			s.writeError(w, r, herd.Errorf(herd.EUNAUTHORIZED, "admin API: missing or wrong bearer token"))
-			return
-		}
-		h(w, r)
-	}
 }
 
 func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,8 @@ type Stores struct {
 	Licences, Devices, Bindings, Keys KV
 	// Seats lists each licence's devices: key LICENCE.KEYED-DEVICE-ID.
 	Seats Lister
+	// Operators holds the named operators, by name.
+	Operators Lister
 }
 
 // Lister is a bucket whose keys can be listed by prefix.
@@ -281,6 +283,9 @@ func (r *EnrollRequest) validate() (*x509.CertificateRequest, error) {
 // issues the device's certificate. A new machine over the seat limit is
 // refused (ECONFLICT).
 func (s *Service) Enroll(ctx context.Context, r EnrollRequest) (Enrollment, error) {
+	if s.CA == nil {
+		return Enrollment{}, herd.Errorf(herd.EUNAVAILABLE, "enrollment needs the cloud's CA: this cloud serves plain HTTP (insecure_http)")
+	}
 	csr, err := r.validate()
 	if err != nil {
 		return Enrollment{}, err

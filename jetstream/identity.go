@@ -20,6 +20,7 @@ const (
 	IdentityBindings = "herd_id_bindings"
 	IdentityKeys     = "herd_id_keys"
 	IdentitySeats    = "herd_id_seats"
+	IdentityOperator = "herd_id_operators"
 )
 
 // IdentityKV is one identity bucket: opaque values under compare-and-set.
@@ -103,7 +104,7 @@ func (b *IdentityKV) Keys(ctx context.Context) ([]string, error) {
 }
 
 // KeysWithPrefix returns the keys that start with prefix, which must end
-// with a '.' (a whole token).
+// with a '.' (a whole token), or be empty (every key).
 func (b *IdentityKV) KeysWithPrefix(ctx context.Context, prefix string) ([]string, error) {
 	lister, err := b.kv.ListKeysFiltered(ctx, prefix+">")
 	if err != nil {

@@ -76,6 +76,7 @@ type DB struct {
 	evidence  *EvidenceStore
 	history   *HistoryStore
 	licences  *LicenceStore
+	audit     *AuditLog
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and creates the
@@ -128,6 +129,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	if db.evidence, db.history, db.licences, err = openReputation(ctx, db.js, cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if db.audit, err = openAudit(ctx, db.js, cfg); err != nil {
 		db.Close()
 		return nil, err
 	}

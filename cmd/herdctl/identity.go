@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/internal/cli"
@@ -51,5 +52,79 @@ func (m *Main) deviceRevoke(ctx context.Context, c *httpapi.Client, args []strin
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "device %s revoked at %s: its certificate is refused and its seat on license %s is free\n", d.ID, d.Revoked.Format("2006-01-02 15:04:05Z"), d.Licence)
+	return nil
+}
+
+func (m *Main) operatorAdd(ctx context.Context, c *httpapi.Client, args []string) error {
+	fl := flag.NewFlagSet("herdctl operator add", flag.ContinueOnError)
+	fl.SetOutput(m.Stderr)
+	roles := fl.String("role", "", "role(s), comma-separated: analyst, support, privacy-officer, admin")
+	pos, err := cli.Parse(fl, args)
+	if err != nil {
+		return usageError("operator add: " + err.Error())
+	}
+	if len(pos) != 1 || *roles == "" {
+		return usageError("operator add: want NAME --role ROLE[,ROLE]")
+	}
+	res, err := c.CreateOperator(ctx, pos[0], strings.Split(*roles, ","))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "operator %s: %s\ntoken: %s\n(the token is shown once: keep it in a file of mode 0600 and pass it with --token-file)\n", res.Name, strings.Join(res.Roles, ", "), res.Token)
+	return nil
+}
+
+func (m *Main) operatorList(ctx context.Context, c *httpapi.Client, args []string) error {
+	if len(args) != 0 {
+		return usageError("operator list: takes no argument")
+	}
+	res, err := c.Operators(ctx)
+	if err != nil {
+		return err
+	}
+	m.printJSON(res)
+	return nil
+}
+
+func (m *Main) operatorRemove(ctx context.Context, c *httpapi.Client, args []string) error {
+	if len(args) != 1 {
+		return usageError("operator remove: want NAME")
+	}
+	if err := c.RemoveOperator(ctx, args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "operator %s removed: its token no longer works\n", args[0])
+	return nil
+}
+
+func (m *Main) auditShow(ctx context.Context, c *httpapi.Client, args []string) error {
+	fl := flag.NewFlagSet("herdctl audit show", flag.ContinueOnError)
+	fl.SetOutput(m.Stderr)
+	last := fl.Int("last", 20, "how many of the newest entries")
+	if _, err := cli.Parse(fl, args); err != nil {
+		return usageError("audit show: " + err.Error())
+	}
+	res, err := c.AuditLog(ctx, *last)
+	if err != nil {
+		return err
+	}
+	for _, e := range res.Entries {
+		fmt.Fprintf(m.Stdout, "%6d  %s  %-16s %s  %s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05Z"), e.Operator, e.Action, e.Target)
+	}
+	return nil
+}
+
+func (m *Main) auditVerify(ctx context.Context, c *httpapi.Client, args []string) error {
+	if len(args) != 0 {
+		return usageError("audit verify: takes no argument")
+	}
+	r, err := c.VerifyAudit(ctx)
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		return fmt.Errorf("audit log: chain broken at entry %d: %s (%d entries read)", r.BadSeq, r.Problem, r.Entries)
+	}
+	fmt.Fprintf(m.Stdout, "audit log: %d entries, chain intact; head %s\n", r.Entries, r.Head)
 	return nil
 }

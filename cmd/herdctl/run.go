@@ -51,6 +51,12 @@ Commands:
                               a licence; prints its key (shown once) for herd enroll
   license show LICENSE-ID     seats, and the devices holding them
   device revoke DEVICE-ID     refuse the device's certificate, free its seat
+  operator add NAME --role ROLE[,ROLE]
+                              an operator (roles: analyst, support, privacy-officer,
+                              admin); prints its token, once
+  operator list | operator remove NAME
+  audit show [--last N]       the newest audit entries (every admin action)
+  audit verify                check the audit log's hash chain; exit 1 if broken
 
 KIND is sha256, sha1, md5, url, domain or ip. The cloud defaults to
 $HERD_CLOUD, else ` + cli.DefaultCloud + `; DIR (herdd's data folder) to
@@ -86,6 +92,11 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"license create":  m.licenseCreate,
 		"license show":    m.licenseShow,
 		"device revoke":   m.deviceRevoke,
+		"operator add":    m.operatorAdd,
+		"operator list":   m.operatorList,
+		"operator remove": m.operatorRemove,
+		"audit show":      m.auditShow,
+		"audit verify":    m.auditVerify,
 	}
 	name := strings.Join(words[:min(2, len(words))], " ")
 	data := m.dataDir(*dataFlag)
