@@ -119,8 +119,8 @@ type Route struct {
 	Method, Path string
 	admin        bool     // needs an operator's bearer token
 	roles        []string // the roles that may call an admin route (admin may call all)
-	device       bool // needs an enrolled device's certificate when RequireDevices is set
-	timed        bool // request duration is recorded (not for long-lived streams)
+	device       bool     // needs an enrolled device's certificate when RequireDevices is set
+	timed        bool     // request duration is recorded (not for long-lived streams)
 	handler      http.HandlerFunc
 }
 
