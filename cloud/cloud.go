@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/herdsec/herd/audit"
+	"github.com/herdsec/herd/dsr"
 	"github.com/herdsec/herd/geoip"
 	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/identity"
@@ -180,6 +181,9 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		Registry:       reg,
 	}
 	api.Identity = c.Identity
+	api.Subjects = &dsr.Service{Identity: c.Identity, Ingest: c.Ingest, Stores: ingest.SubjectStores{
+		Events: c.DB.Telemetry(), Consents: c.DB.Consent(), Licences: c.DB.Licences(),
+	}}
 	api.Audit = auditLog{log: c.DB.Audit(), mac: mac}
 	c.Handler = api.Handler()
 	return c, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/audit"
+	"github.com/herdsec/herd/dsr"
 	"github.com/herdsec/herd/identity"
 )
 
@@ -334,5 +335,33 @@ func (c *Client) AuditLog(ctx context.Context, last int) (AuditResponse, error) 
 func (c *Client) VerifyAudit(ctx context.Context) (audit.Report, error) {
 	var resp audit.Report
 	err := c.do(ctx, http.MethodGet, "/v1/admin/audit/verify", nil, &resp)
+	return resp, err
+}
+
+// ExportPerson returns everything kept about a licence's holder (privacy officer).
+func (c *Client) ExportPerson(ctx context.Context, licence string) (dsr.PersonExport, error) {
+	var resp dsr.PersonExport
+	err := c.do(ctx, http.MethodGet, "/v1/admin/licenses/"+url.PathEscape(licence)+"/export", nil, &resp)
+	return resp, err
+}
+
+// DeletePerson erases everything kept about a licence's holder (privacy officer).
+func (c *Client) DeletePerson(ctx context.Context, licence string) (dsr.PersonDeletion, error) {
+	var resp dsr.PersonDeletion
+	err := c.do(ctx, http.MethodDelete, "/v1/admin/licenses/"+url.PathEscape(licence), nil, &resp)
+	return resp, err
+}
+
+// ExportMyData returns everything the cloud keeps about this device.
+func (c *Client) ExportMyData(ctx context.Context) (dsr.DeviceExport, error) {
+	var resp dsr.DeviceExport
+	err := c.do(ctx, http.MethodGet, "/v1/my-data", nil, &resp)
+	return resp, err
+}
+
+// DeleteMyData erases everything the cloud keeps about this device.
+func (c *Client) DeleteMyData(ctx context.Context) (dsr.DeviceDeletion, error) {
+	var resp dsr.DeviceDeletion
+	err := c.do(ctx, http.MethodDelete, "/v1/my-data", nil, &resp)
 	return resp, err
 }

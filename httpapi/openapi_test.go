@@ -19,6 +19,7 @@ import (
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/audit"
 	"github.com/herdsec/herd/consent"
+	"github.com/herdsec/herd/dsr"
 	"github.com/herdsec/herd/identity"
 	"github.com/herdsec/herd/ingest"
 	"github.com/herdsec/herd/inventory"
@@ -254,6 +255,10 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"GET /v1/admin/operators":            {"", "OperatorsResponse"},
 		"DELETE /v1/admin/operators/{name}":  {"", ""},
 		"GET /v1/admin/audit":                {"", "AuditResponse"},
+		"GET /v1/admin/licenses/{id}/export": {"", "PersonExport"},
+		"DELETE /v1/admin/licenses/{id}":     {"", "PersonDeletion"},
+		"GET /v1/my-data":                    {"", "DeviceExport"},
+		"DELETE /v1/my-data":                 {"", "DeviceDeletion"},
 		"GET /v1/admin/audit/verify":         {"", "AuditReport"},
 	}
 	ids := map[string]string{}
@@ -368,6 +373,15 @@ var wireTypes = map[string]reflect.Type{
 	"AuditEntry":          reflect.TypeFor[audit.Entry](),
 	"AuditResponse":       reflect.TypeFor[AuditResponse](),
 	"AuditReport":         reflect.TypeFor[audit.Report](),
+	"Licence":             reflect.TypeFor[identity.Licence](),
+	"StoredEvent":         reflect.TypeFor[herd.StoredEvent](),
+	"DeviceData":          reflect.TypeFor[ingest.DeviceData](),
+	"DeviceExport":        reflect.TypeFor[dsr.DeviceExport](),
+	"PersonExport":        reflect.TypeFor[dsr.PersonExport](),
+	"DeviceErasure":       reflect.TypeFor[ingest.DeviceErasure](),
+	"IdentityErasure":     reflect.TypeFor[identity.IdentityErasure](),
+	"PersonDeletion":      reflect.TypeFor[dsr.PersonDeletion](),
+	"DeviceDeletion":      reflect.TypeFor[dsr.DeviceDeletion](),
 	"Problem":             reflect.TypeFor[herd.Problem](),
 	// The health check answers with a map; this is its one key.
 	"HealthStatus": reflect.TypeFor[struct {

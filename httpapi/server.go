@@ -52,6 +52,8 @@ type Server struct {
 	Health func(ctx context.Context) error
 	// AdminToken is the bearer token of the admin API.
 	AdminToken string
+	// Subjects answers data subjects' access and deletion requests.
+	Subjects DataSubjects
 	// Audit keeps the record of admin actions; nil: none is kept.
 	Audit AuditLog
 	// Identity runs licences and enrollment (POST /v1/enroll, the licence
@@ -141,6 +143,10 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/admin/operators", admin: true, roles: adminOnly, timed: true, handler: s.handleCreateOperator},
 		{Method: "GET", Path: "/v1/admin/operators", admin: true, roles: adminOnly, timed: true, handler: s.handleListOperators},
 		{Method: "DELETE", Path: "/v1/admin/operators/{name}", admin: true, roles: adminOnly, timed: true, handler: s.handleRemoveOperator},
+		{Method: "GET", Path: "/v1/admin/licenses/{id}/export", admin: true, roles: privacy, timed: true, handler: s.handleExportPerson},
+		{Method: "DELETE", Path: "/v1/admin/licenses/{id}", admin: true, roles: privacy, timed: true, handler: s.handleDeletePerson},
+		{Method: "GET", Path: "/v1/my-data", device: true, timed: true, handler: s.handleExportMyData},
+		{Method: "DELETE", Path: "/v1/my-data", device: true, timed: true, handler: s.handleDeleteMyData},
 		{Method: "GET", Path: "/v1/admin/audit", admin: true, roles: privacy, timed: true, handler: s.handleAudit},
 		{Method: "GET", Path: "/v1/admin/audit/verify", admin: true, roles: privacy, timed: true, handler: s.handleAuditVerify},
 		{Method: "GET", Path: "/healthz", timed: true, handler: s.handleHealth},

@@ -98,7 +98,7 @@ type authEntry struct {
 // Licence is a licence record.
 type Licence struct {
 	ID      string    `json:"id"`
-	Secret  string    `json:"secret"` // keyed hash of the key's secret part
+	Secret  string    `json:"secret,omitempty"` // keyed hash of the key's secret part (never sent)
 	Seats   int       `json:"seats"`
 	Used    int       `json:"used"` // seats held by devices
 	Created time.Time `json:"created"`
@@ -389,7 +389,7 @@ func (s *Service) seat(ctx context.Context, licence, binding string, r EnrollReq
 		if _, err := s.Stores.Bindings.Create(ctx, binding, sb); err != nil {
 			// The same machine enrolled at the same moment and won: give
 			// the seat back and use its device.
-			if uerr := s.releaseSeat(ctx, licence, ""); uerr != nil {
+			if uerr := s.releaseSeat(ctx, licence); uerr != nil {
 				return "", false, uerr
 			}
 			if herd.ErrorCode(err) == herd.ECONFLICT {
@@ -423,18 +423,8 @@ func (s *Service) seat(ctx context.Context, licence, binding string, r EnrollReq
 	return "", false, herd.Errorf(herd.EUNAVAILABLE, "licence %s: too many concurrent changes; try again", licence)
 }
 
-// releaseSeat gives a seat of the licence back, and removes dev (if
-// given) from the licence's device list.
-func (s *Service) releaseSeat(ctx context.Context, licence, dev string) error {
-	if dev != "" {
-		dk, err := s.deviceKey(dev)
-		if err != nil {
-			return err
-		}
-		if err := s.Stores.Seats.Delete(ctx, licence+"."+dk); err != nil {
-			return err
-		}
-	}
+// releaseSeat gives a seat of the licence back.
+func (s *Service) releaseSeat(ctx context.Context, licence string) error {
 	for range casAttempts {
 		lic, rev, err := s.Licence(ctx, licence)
 		if err != nil {
@@ -542,7 +532,8 @@ func (s *Service) Revoke(ctx context.Context, dev string) (Device, error) {
 		if err := s.Stores.Bindings.Delete(ctx, d.Binding); err != nil {
 			return d, err
 		}
-		return d, s.releaseSeat(ctx, d.Licence, dev)
+		// The seat is freed; the device stays listed under its licence, revoked.
+		return d, s.releaseSeat(ctx, d.Licence)
 	}
 	return Device{}, herd.Errorf(herd.EUNAVAILABLE, "device %s: too many concurrent changes; try again", dev)
 }

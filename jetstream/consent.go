@@ -21,20 +21,15 @@ const consentHistory = 16
 // ConsentStore keeps consent records in a JetStream key-value bucket.
 type ConsentStore struct {
 	kv natsjs.KeyValue
+	js natsjs.JetStream
 }
 
 func openConsent(ctx context.Context, js natsjs.JetStream, cfg Config) (*ConsentStore, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, natsjs.KeyValueConfig{
-		Bucket:      ConsentBucket,
-		Description: "consent records per device pseudonym",
-		History:     consentHistory,
-		Storage:     natsjs.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
+	kv, err := erasableBucket(ctx, js, ConsentBucket, "consent records per device pseudonym", consentHistory, 0, cfg.Replicas)
 	if err != nil {
 		return nil, fmt.Errorf("consent bucket: %w", err)
 	}
-	return &ConsentStore{kv: kv}, nil
+	return &ConsentStore{kv: kv, js: js}, nil
 }
 
 // Consent returns the latest consent record stored under key, or ENOTFOUND.

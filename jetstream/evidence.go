@@ -45,6 +45,7 @@ var _ herd.VerdictHistory = (*HistoryStore)(nil)
 // LicenceStore remembers which licence a device pseudonym belongs to.
 type LicenceStore struct {
 	kv natsjs.KeyValue
+	js natsjs.JetStream
 }
 
 func openReputation(ctx context.Context, js natsjs.JetStream, cfg Config) (*EvidenceStore, *HistoryStore, *LicenceStore, error) {
@@ -70,11 +71,11 @@ func openReputation(ctx context.Context, js natsjs.JetStream, cfg Config) (*Evid
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	lic, err := open(LicenceBucket, "licence pseudonym per device pseudonym", cfg.TelemetryMaxAge)
+	lic, err := erasableBucket(ctx, js, LicenceBucket, "licence pseudonym per device pseudonym", 1, cfg.TelemetryMaxAge, cfg.Replicas)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &EvidenceStore{kv: ev}, &HistoryStore{kv: hist}, &LicenceStore{kv: lic}, nil
+	return &EvidenceStore{kv: ev}, &HistoryStore{kv: hist}, &LicenceStore{kv: lic, js: js}, nil
 }
 
 // UpdateEvidence applies fn to obj's evidence and stores it if fn changed it.

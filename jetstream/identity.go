@@ -3,7 +3,6 @@ package jetstream
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
@@ -25,22 +24,18 @@ const (
 
 // IdentityKV is one identity bucket: opaque values under compare-and-set.
 type IdentityKV struct {
-	kv natsjs.KeyValue
+	kv     natsjs.KeyValue
+	js     natsjs.JetStream
+	bucket string
 }
 
 // IdentityBucket opens (creating if needed) the identity bucket name.
 func (db *DB) IdentityBucket(ctx context.Context, name, description string) (*IdentityKV, error) {
-	kv, err := db.js.CreateOrUpdateKeyValue(ctx, natsjs.KeyValueConfig{
-		Bucket:      name,
-		Description: description,
-		History:     1,
-		Storage:     natsjs.FileStorage,
-		Replicas:    db.cfg.Replicas,
-	})
+	kv, err := erasableBucket(ctx, db.js, name, description, 1, 0, db.cfg.Replicas)
 	if err != nil {
-		return nil, fmt.Errorf("%s bucket: %w", name, err)
+		return nil, err
 	}
-	return &IdentityKV{kv: kv}, nil
+	return &IdentityKV{kv: kv, js: db.js, bucket: name}, nil
 }
 
 func idUnavailable(err error) error {
@@ -83,12 +78,11 @@ func (b *IdentityKV) Update(ctx context.Context, key string, value []byte, rev u
 	return n, nil
 }
 
-// Delete removes key and every stored revision of it.
+// Delete removes key: every stored revision of it is overwritten in the
+// file store (JetStream's secure delete), then the key is purged.
 func (b *IdentityKV) Delete(ctx context.Context, key string) error {
-	if err := b.kv.Purge(ctx, key); err != nil && !errors.Is(err, natsjs.ErrKeyNotFound) {
-		return idUnavailable(err)
-	}
-	return nil
+	_, err := eraseKey(ctx, b.js, b.kv, b.bucket, key)
+	return err
 }
 
 // Keys returns every key in the bucket.

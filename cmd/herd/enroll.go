@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -207,4 +208,61 @@ func agentVersion() string {
 		return bi.Main.Version
 	}
 	return "unknown"
+}
+
+// myDataCmd exports or erases what the cloud keeps about this device.
+func (m *Main) myDataCmd(ctx context.Context, g globals, args []string) int {
+	fail := func(err error) int {
+		fmt.Fprintln(m.Stderr, "herd my-data:", err)
+		return ExitError
+	}
+	if len(args) == 0 || args[0] != "export" && args[0] != "delete" {
+		return fail(errors.New("want export [--out FILE] or delete"))
+	}
+	fl := flag.NewFlagSet("herd my-data "+args[0], flag.ContinueOnError)
+	fl.SetOutput(m.Stderr)
+	out := fl.String("out", "", "write the export to `FILE` (mode 0600) instead of standard output")
+	rest, err := cli.Parse(fl, args[1:])
+	if err != nil {
+		return ExitError
+	}
+	if len(rest) > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", rest[0]))
+	}
+	c, err := m.client(g, m.cloudURL(g, g.cloud))
+	if err != nil {
+		return fail(err)
+	}
+	var v any
+	if args[0] == "export" {
+		if v, err = c.ExportMyData(ctx); err != nil {
+			return fail(err)
+		}
+	} else {
+		res, err := c.DeleteMyData(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		v = res
+		// The cloud no longer knows this device: forget the enrollment.
+		if err := os.RemoveAll(filepath.Join(g.state, tlsDir)); err != nil {
+			return fail(err)
+		}
+		if !res.Verified {
+			fmt.Fprintln(m.Stderr, "herd my-data: erasure not verified: data was found again after erasing")
+		}
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fail(err)
+	}
+	b = append(b, '\n')
+	if *out != "" {
+		if err := os.WriteFile(*out, b, 0o600); err != nil {
+			return fail(err)
+		}
+		return ExitClean
+	}
+	m.Stdout.Write(b)
+	return ExitClean
 }

@@ -63,6 +63,8 @@ Commands:
   privacy last                                        the outbox, and the last batches sent, byte for byte
   report FILE.jsonl                                   queue events ({"type":..., "fields":{...}} per line), then send
   flush                                               send the outbox
+  my-data export [--out FILE]                         everything the cloud keeps about this device (JSON)
+  my-data delete                                      erase it all in the cloud (this device is then no longer enrolled)
 
 The cloud defaults to $HERD_CLOUD, else the cloud enrolled with, else
 ` + cli.DefaultCloud + `; the CA its certificate must chain to, to $HERD_CA, else
@@ -108,6 +110,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return m.scan(ctx, g, rest)
 	case "enroll":
 		return m.enrollCmd(ctx, g, rest)
+	case "my-data":
+		return m.myDataCmd(ctx, g, rest)
 	case "consent":
 		return m.consentCmd(ctx, g, rest)
 	case "privacy":

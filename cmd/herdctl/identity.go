@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/herdsec/herd/httpapi"
@@ -126,5 +128,57 @@ func (m *Main) auditVerify(ctx context.Context, c *httpapi.Client, args []string
 		return fmt.Errorf("audit log: chain broken at entry %d: %s (%d entries read)", r.BadSeq, r.Problem, r.Entries)
 	}
 	fmt.Fprintf(m.Stdout, "audit log: %d entries, chain intact; head %s\n", r.Entries, r.Head)
+	return nil
+}
+
+func (m *Main) personExport(ctx context.Context, c *httpapi.Client, args []string) error {
+	fl := flag.NewFlagSet("herdctl person export", flag.ContinueOnError)
+	fl.SetOutput(m.Stderr)
+	out := fl.String("out", "", "write the export to `FILE` (mode 0600) instead of standard output")
+	pos, err := cli.Parse(fl, args)
+	if err != nil {
+		return usageError("person export: " + err.Error())
+	}
+	if len(pos) != 1 {
+		return usageError("person export: want LICENSE-ID [--out FILE]")
+	}
+	ex, err := c.ExportPerson(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return m.writeExport(ex, *out)
+}
+
+// writeExport writes v as indented JSON to path (mode 0600), or to
+// standard output.
+func (m *Main) writeExport(v any, path string) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "" {
+		_, err := m.Stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stderr, "export written to %s (%d bytes)\n", path, len(b))
+	return nil
+}
+
+func (m *Main) personDelete(ctx context.Context, c *httpapi.Client, args []string) error {
+	if len(args) != 1 {
+		return usageError("person delete: want LICENSE-ID")
+	}
+	res, err := c.DeletePerson(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	m.printJSON(res)
+	if !res.Verified {
+		return fmt.Errorf("person %s: erasure not verified: data was found again after erasing; run it again", args[0])
+	}
 	return nil
 }

@@ -57,6 +57,10 @@ Commands:
   operator list | operator remove NAME
   audit show [--last N]       the newest audit entries (every admin action)
   audit verify                check the audit log's hash chain; exit 1 if broken
+  person export LICENSE-ID [--out FILE]
+                              everything kept about a licence's holder (JSON)
+  person delete LICENSE-ID    erase all of it (telemetry, consent, identity, the
+                              licence's data key); prints the confirmation
 
 KIND is sha256, sha1, md5, url, domain or ip. The cloud defaults to
 $HERD_CLOUD, else ` + cli.DefaultCloud + `; DIR (herdd's data folder) to
@@ -97,6 +101,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"operator remove": m.operatorRemove,
 		"audit show":      m.auditShow,
 		"audit verify":    m.auditVerify,
+		"person export":   m.personExport,
+		"person delete":   m.personDelete,
 	}
 	name := strings.Join(words[:min(2, len(words))], " ")
 	data := m.dataDir(*dataFlag)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"github.com/herdsec/herd/identity/pki"
 	"io/fs"
 	"os"
@@ -108,4 +109,88 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(rest, end)
 	return v
+}
+
+// TestDataSubjectRequests drives access and deletion requests through the
+// real binaries: the agent exports and erases its own data (herd my-data),
+// a privacy officer a licence holder's (herdctl person).
+func TestDataSubjectRequests(t *testing.T) {
+	herdBin, herdctlBin := MustBuildCLIs(t)
+	dir := t.TempDir()
+	m := MustRunHerdd(t, dir, "")
+	ctl := func(args ...string) (int, string, string) {
+		return run(t, herdctlBin, append([]string{"--cloud", m.URL(), "--data", dir}, args...)...)
+	}
+	code, out, errOut := ctl("license", "create", "--seats", "2", "--contact", "erin@example.org", "--name", "Erin Example")
+	if code != 0 {
+		t.Fatalf("license create: %d %s%s", code, out, errOut)
+	}
+	key := between(out, "key: ", "\n")
+	licence := between(out, "license ", ":")
+	state := t.TempDir()
+	agent := func(args ...string) (int, string, string) {
+		return run(t, herdBin, append([]string{"--state", state}, args...)...)
+	}
+	for _, args := range [][]string{
+		{"enroll", "--cloud", m.URL(), "--license", key, "--ca-fingerprint", m.CA().Fingerprint()},
+		{"consent", "set", "full"},
+		{"report", filepath.Join("testdata", "canary.jsonl")},
+	} {
+		if code, out, errOut := agent(args...); code != 0 {
+			t.Fatalf("herd %v: %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	exportFile := filepath.Join(t.TempDir(), "mine.json")
+	if code, out, errOut := agent("my-data", "export", "--out", exportFile); code != 0 {
+		t.Fatalf("herd my-data export: %d\n%s%s", code, out, errOut)
+	}
+	var mine struct {
+		Device struct{ ID, Licence string }
+		Data   struct {
+			Consent   []json.RawMessage
+			Telemetry []json.RawMessage
+		}
+	}
+	b, _ := os.ReadFile(exportFile)
+	if err := json.Unmarshal(b, &mine); err != nil || mine.Device.Licence != licence || len(mine.Data.Telemetry) != 11 || len(mine.Data.Consent) != 1 {
+		t.Fatalf("my-data export: licence %q, %d events, %d consent records (%v)\n%.500s", mine.Device.Licence, len(mine.Data.Telemetry), len(mine.Data.Consent), err, b)
+	}
+	if st, _ := os.Stat(exportFile); st.Mode().Perm() != 0o600 {
+		t.Errorf("export file mode %v, want 0600", st.Mode().Perm())
+	}
+
+	// The privacy officer's export of the licence holder has the same and more.
+	code, out, errOut = ctl("person", "export", licence)
+	if code != 0 || !strings.Contains(out, "erin@example.org") || !strings.Contains(out, mine.Device.ID) {
+		t.Fatalf("herdctl person export: %d\n%.800s%s", code, out, errOut)
+	}
+
+	// The agent erases its own data: verified, and it is no longer enrolled.
+	code, out, errOut = agent("my-data", "delete")
+	if code != 0 || !strings.Contains(out, `"verified": true`) {
+		t.Fatalf("herd my-data delete: %d\n%s%s", code, out, errOut)
+	}
+	if st, err := m.db.Telemetry().Stats(context.Background()); err != nil || st.Events != 0 {
+		t.Fatalf("telemetry after my-data delete: %+v %v", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "tls")); !os.IsNotExist(err) {
+		t.Errorf("the agent kept its enrollment after its data was erased: %v", err)
+	}
+
+	// The officer erases the licence holder.
+	code, out, errOut = ctl("person", "delete", licence)
+	if code != 0 || !strings.Contains(out, `"verified": true`) || !strings.Contains(out, `"data_key_erased": true`) {
+		t.Fatalf("herdctl person delete: %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := ctl("person", "export", licence); code == 0 || !strings.Contains(errOut, "no such licence") {
+		t.Fatalf("export after deletion: %d %s%s", code, out, errOut)
+	}
+	// Both requests are in the audit log, which verifies.
+	code, out, errOut = ctl("audit", "show", "--last", "50")
+	if code != 0 || !strings.Contains(out, "DELETE /v1/admin/licenses/{id}") || !strings.Contains(out, "GET /v1/admin/licenses/{id}/export") {
+		t.Fatalf("audit show: %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := ctl("audit", "verify"); code != 0 || !strings.Contains(out, "chain intact") {
+		t.Fatalf("audit verify: %d\n%s%s", code, out, errOut)
+	}
 }

@@ -1,0 +1,215 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/consent"
+	"github.com/herdsec/herd/httpapi"
+)
+
+// scanEvents are n scan.finished events whose "files" count first, first+1…
+// marks them.
+func scanEvents(prefix string, first, n int) []herd.Event {
+	evs := make([]herd.Event, n)
+	for i := range evs {
+		evs[i] = herd.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Type: "scan.finished", Category: herd.CategoryOperation, Time: time.Now().UTC(),
+			Payload: json.RawMessage(fmt.Sprintf(`{"files":%d,"duration_ms":5,"trigger":"manual"}`, first+i))}
+	}
+	return evs
+}
+
+// person is a licence holder with enrolled devices that sent telemetry.
+type person struct {
+	licence httpapi.LicenceResponse
+	devices []enrolled
+	agents  []*httpapi.Client
+	marks   []int // the "files" values of their events
+}
+
+// plant makes a person with n devices, each with two consent records and
+// events events, marked from first on.
+func plant(ctx context.Context, t testing.TB, url string, admin *httpapi.Client, c *Cloud, tag string, n, events, first int) person {
+	t.Helper()
+	p := person{licence: mustLicence(ctx, t, admin, n, tag+"@example.org", "Name "+tag)}
+	ca := c.Identity.CA
+	for i := range n {
+		d, err := enroll(ctx, t, url, ca, p.licence.Key, fmt.Sprint(tag, " machine ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		agent := tlsClient(t, url, ca, &d.pair)
+		for _, profile := range []string{consent.ProfileHomeMinimal, consent.ProfileFull} {
+			rec, _ := consent.FromProfile(profile, time.Now())
+			if _, err := agent.SetConsentRecord(ctx, d.Device, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for sent := 0; sent < events; sent += httpapi.MaxTelemetryEvents {
+			k := min(httpapi.MaxTelemetryEvents, events-sent)
+			start := first + i*events + sent
+			res, err := agent.SendTelemetry(ctx, d.Device, scanEvents(fmt.Sprint(tag, i, "-", sent), start, k))
+			if err != nil || res.Stored != k {
+				t.Fatalf("telemetry: %+v %v", res, err)
+			}
+			for j := range k {
+				p.marks = append(p.marks, start+j)
+			}
+		}
+		p.devices = append(p.devices, d)
+		p.agents = append(p.agents, agent)
+	}
+	return p
+}
+
+// TestExportCompleteness: a person's export holds every record planted
+// for them (licence with e-mail and name, each device, each consent record,
+// each event) and nothing of another person.
+func TestExportCompleteness(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c, srv, ca := MustOpenTLSTest(t)
+	admin := adminClient(t, srv.URL, ca)
+	alice := plant(ctx, t, srv.URL, admin, c, "alice", 2, 30, 1000)
+	bob := plant(ctx, t, srv.URL, admin, c, "bob", 1, 20, 5000)
+
+	ex, err := admin.ExportPerson(ctx, alice.licence.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Licence.ID != alice.licence.ID || ex.Licence.Contact != "alice@example.org" || ex.Licence.Name != "Name alice" || ex.Licence.Secret != "" {
+		t.Fatalf("licence in the export: %+v", ex.Licence)
+	}
+	if len(ex.Devices) != 2 {
+		t.Fatalf("%d devices in the export, want 2", len(ex.Devices))
+	}
+	got := map[int]bool{}
+	for i, d := range ex.Devices {
+		if d.Device.ID != alice.devices[0].Device && d.Device.ID != alice.devices[1].Device {
+			t.Fatalf("device %d: %s is not alice's", i, d.Device.ID)
+		}
+		if len(d.Data.Consent) != 2 {
+			t.Errorf("device %s: %d consent records, want both planted", d.Device.ID, len(d.Data.Consent))
+		}
+		for _, ev := range d.Data.Telemetry {
+			var p struct{ Files int }
+			json.Unmarshal(ev.Payload, &p)
+			got[p.Files] = true
+		}
+	}
+	for _, m := range alice.marks {
+		if !got[m] {
+			t.Errorf("event %d missing from the export", m)
+		}
+	}
+	if len(got) != len(alice.marks) {
+		t.Errorf("export holds %d events, %d planted", len(got), len(alice.marks))
+	}
+	raw, _ := json.Marshal(ex)
+	for _, s := range []string{bob.licence.ID, bob.devices[0].Device, "bob@example.org", "Name bob", `"files":5000`} {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("alice's export holds bob's %q", s)
+		}
+	}
+
+	// The device's own export (herd my-data export) holds its part.
+	mine, err := alice.agents[1].ExportMyData(ctx)
+	if err != nil || mine.Device.ID != alice.devices[1].Device || len(mine.Data.Telemetry) != 30 || len(mine.Data.Consent) != 2 {
+		t.Fatalf("my-data export: device %s, %d events, %d consent records, %v", mine.Device.ID, len(mine.Data.Telemetry), len(mine.Data.Consent), err)
+	}
+	if _, err := tlsClient(t, srv.URL, ca, nil).ExportMyData(ctx); herd.ErrorCode(err) != herd.EUNAUTHORIZED {
+		t.Fatalf("my-data without a certificate: %v", err)
+	}
+}
+
+// TestCryptoShredding: after a person is deleted, nothing of them is left
+// readable: their telemetry, consent records and identity records are
+// erased, their licence's data key is gone (the only key their sealed
+// records open with: its bytes are nowhere under the data folder), no file
+// holds their e-mail or name, and their devices' certificates are refused.
+// Another person is untouched.
+func TestCryptoShredding(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c, srv, ca := MustOpenTLSTest(t)
+	admin := adminClient(t, srv.URL, ca)
+	carol := plant(ctx, t, srv.URL, admin, c, "carol", 2, 25, 1000)
+	dave := plant(ctx, t, srv.URL, admin, c, "dave", 1, 10, 9000)
+	wrapped, _, err := c.Identity.Stores.Keys.Get(ctx, carol.licence.ID)
+	if err != nil || len(wrapped) < 32 {
+		t.Fatalf("carol's data key: %d bytes, %v", len(wrapped), err)
+	}
+	sealed, _, err := c.Identity.Stores.Licences.Get(ctx, carol.licence.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := admin.DeletePerson(ctx, carol.licence.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Verified || !res.Identity.DataKeyErased || len(res.Devices) != 2 {
+		t.Fatalf("deletion receipt: %+v", res)
+	}
+	var erased uint64
+	for _, d := range res.Devices {
+		erased += d.Telemetry[herd.CategoryOperation]
+		if d.ConsentRecords != 2 || d.Remaining != 0 {
+			t.Errorf("device erasure %+v: want 2 consent records, nothing remaining", d)
+		}
+	}
+	if erased != 50 {
+		t.Errorf("%d events erased, want 50", erased)
+	}
+	if _, err := admin.ExportPerson(ctx, carol.licence.ID); herd.ErrorCode(err) != herd.ENOTFOUND {
+		t.Errorf("export after deletion: %v, want not found", err)
+	}
+	if _, err := carol.agents[0].Lookup(ctx, eicarObj); herd.ErrorCode(err) != herd.EUNAUTHORIZED {
+		t.Errorf("a deleted person's device certificate: %v, want unauthorized", err)
+	}
+	if _, _, err := c.Identity.Stores.Keys.Get(ctx, carol.licence.ID); herd.ErrorCode(err) != herd.ENOTFOUND {
+		t.Errorf("data key after deletion: %v, want gone", err)
+	}
+	// Dave is untouched.
+	if ex, err := admin.ExportPerson(ctx, dave.licence.ID); err != nil || len(ex.Devices) != 1 || len(ex.Devices[0].Data.Telemetry) != 10 {
+		t.Fatalf("dave after carol's deletion: %+v %v", ex, err)
+	}
+
+	data := c.Data
+	c.Close() // everything on disk
+	needles := map[string][]byte{
+		"carol's e-mail":             []byte("carol@example.org"),
+		"carol's name":               []byte("Name carol"),
+		"carol's data key (wrapped)": wrapped[len(wrapped)-32:],
+		"carol's sealed licence":     sealed[len(sealed)-32:],
+	}
+	files := 0
+	err = filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		for what, n := range needles {
+			if bytes.Contains(b, n) {
+				t.Errorf("%s is still in %s", what, strings.TrimPrefix(p, data))
+			}
+		}
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("walk: %v (%d files)", err, files)
+	}
+}
