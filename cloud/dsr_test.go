@@ -37,7 +37,8 @@ type person struct {
 }
 
 // plant makes a person with n devices, each with two consent records and
-// events events, marked from first on.
+// events events (stored as one message per batch of 100), marked from
+// first on.
 func plant(ctx context.Context, t testing.TB, url string, admin *httpapi.Client, c *Cloud, tag string, n, events, first int) person {
 	t.Helper()
 	p := person{licence: mustLicence(ctx, t, admin, n, tag+"@example.org", "Name "+tag)}
@@ -54,8 +55,9 @@ func plant(ctx context.Context, t testing.TB, url string, admin *httpapi.Client,
 				t.Fatal(err)
 			}
 		}
-		for sent := 0; sent < events; sent += httpapi.MaxTelemetryEvents {
-			k := min(httpapi.MaxTelemetryEvents, events-sent)
+		// In batches of 100, as agents send them (report.BatchSize).
+		for sent := 0; sent < events; sent += 100 {
+			k := min(100, events-sent)
 			start := first + i*events + sent
 			res, err := agent.SendTelemetry(ctx, d.Device, scanEvents(fmt.Sprint(tag, i, "-", sent), start, k))
 			if err != nil || res.Stored != k {
