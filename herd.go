@@ -146,6 +146,9 @@ type StoredEvent struct {
 	// the agent's event id. Stores use it to recognise a re-send and keep
 	// no client-chosen string.
 	DedupID string `json:"-"`
+	// Retention is how long the event is kept (its type's, in the data
+	// inventory); 0: as long as the store keeps telemetry.
+	Retention time.Duration `json:"-"`
 }
 
 // ConsentReceipt confirms a device's consent change and the deletions it

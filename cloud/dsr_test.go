@@ -15,6 +15,7 @@ import (
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/httpapi"
+	"github.com/herdsec/herd/jetstream"
 )
 
 // scanEvents are n scan.finished events whose "files" count first, first+1…
@@ -115,6 +116,16 @@ func TestExportCompleteness(t *testing.T) {
 	}
 	if len(got) != len(alice.marks) {
 		t.Errorf("export holds %d events, %d planted", len(got), len(alice.marks))
+	}
+	// Each stored event is kept as long as its type's retention says.
+	err = c.DB.Telemetry().Each(ctx, func(e jetstream.Stored) error {
+		if want := 14 * 24 * time.Hour; e.Type == "scan.finished" && e.Retention != want {
+			t.Fatalf("scan.finished stored with retention %v, want the inventory's %v", e.Retention, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	raw, _ := json.Marshal(ex)
 	for _, s := range []string{bob.licence.ID, bob.devices[0].Device, "bob@example.org", "Name bob", `"files":5000`} {

@@ -169,6 +169,8 @@ func (p *Pipeline) Ingest(ctx context.Context, b herd.TelemetryBatch) (herd.Inge
 			Device:   device,
 			Payload:  clean.Payload,
 			DedupID:  p.Keys.Stable(purposeEvent, b.Device+"\x00"+ev.ID),
+			// Each event type is kept as long as the inventory says.
+			Retention: et.Retention,
 		})
 	}
 	if len(stored) == 0 {

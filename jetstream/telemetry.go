@@ -46,6 +46,7 @@ type TelemetrySink struct {
 	js     natsjs.JetStream
 	stream natsjs.Stream
 	recent *recentIDs
+	maxAge time.Duration // the stream's max age: the longest any event is kept
 }
 
 // Header names on telemetry messages.
@@ -67,6 +68,7 @@ func openTelemetry(ctx context.Context, js natsjs.JetStream, cfg Config) (*Telem
 		Storage:     natsjs.FileStorage,
 		Retention:   natsjs.LimitsPolicy,
 		MaxAge:      cfg.TelemetryMaxAge,
+		AllowMsgTTL: true, // each event type's retention (data inventory)
 		Duplicates:  cfg.DedupWindow,
 		Discard:     natsjs.DiscardOld,
 		Replicas:    cfg.Replicas,
@@ -74,15 +76,16 @@ func openTelemetry(ctx context.Context, js natsjs.JetStream, cfg Config) (*Telem
 	if err != nil {
 		return nil, fmt.Errorf("telemetry stream: %w", err)
 	}
-	return &TelemetrySink{js: js, stream: st, recent: newRecentIDs(cfg.DedupMemory)}, nil
+	return &TelemetrySink{js: js, stream: st, recent: newRecentIDs(cfg.DedupMemory), maxAge: cfg.TelemetryMaxAge}, nil
 }
 
 // group is the events of one message.
 type group struct {
-	subject string
-	events  []herd.StoredEvent
-	keys    [][16]byte // their de-duplication keys, reserved in recent
-	data    []byte
+	subject   string
+	retention time.Duration // 0: the stream's max age
+	events    []herd.StoredEvent
+	keys      [][16]byte // their de-duplication keys, reserved in recent
+	data      []byte
 }
 
 // Append publishes the events and waits until JetStream has acknowledged
@@ -135,6 +138,10 @@ func (t *TelemetrySink) Append(ctx context.Context, events []herd.StoredEvent) (
 		msg := &nats.Msg{Subject: g.subject, Data: g.data, Header: nats.Header{}}
 		msg.Header.Set(natsjs.MsgIDHeader, groupID(g.keys))
 		msg.Header.Set(EventsHeader, strconv.Itoa(len(g.events)))
+		if g.retention > 0 && (t.maxAge == 0 || g.retention < t.maxAge) {
+			// JetStream removes the message when its type's retention ends.
+			msg.Header.Set(natsjs.MsgTTLHeader, g.retention.String())
+		}
 		f, err := t.js.PublishMsgAsync(msg)
 		if err != nil {
 			return fail(0, unavailable(err))
@@ -169,10 +176,11 @@ func makeGroups(events []herd.StoredEvent, keys [][16]byte, fresh []bool) ([]*gr
 			continue
 		}
 		subj := subject(ev.Category, ev.Device)
-		g := open[subj]
+		key := subj + "|" + ev.Retention.String() // a group's events are kept alike
+		g := open[key]
 		if g == nil || len(g.data)+encodedSize(ev) > maxGroupBytes {
-			g = &group{subject: subj, data: make([]byte, 0, min(maxGroupBytes, (len(events)-i)*encodedSize(ev)))}
-			open[subj] = g
+			g = &group{subject: subj, retention: ev.Retention, data: make([]byte, 0, min(maxGroupBytes, (len(events)-i)*encodedSize(ev)))}
+			open[key] = g
 			groups = append(groups, g)
 		}
 		if len(g.data) == 0 {
@@ -414,7 +422,9 @@ func (t *TelemetrySink) Each(ctx context.Context, fn func(Stored) error) error {
 		if err := json.Unmarshal(m.Data, &events); err != nil {
 			return fmt.Errorf("decode telemetry message %d: %w", seq, err)
 		}
+		keep, _ := time.ParseDuration(m.Header.Get(natsjs.MsgTTLHeader)) // none: the stream's max age
 		for _, ev := range events {
+			ev.Retention = keep
 			if err := fn(Stored{Seq: seq, Subject: m.Subject, StoredEvent: ev}); err != nil {
 				return err
 			}
