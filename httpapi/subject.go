@@ -3,8 +3,10 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/audit"
 	"github.com/herdsec/herd/dsr"
 )
 
@@ -61,14 +63,26 @@ func (s *Server) handleDeletePerson(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// ownDevice returns the device a my-data request's certificate names.
+// ownDevice returns the device a my-data request's certificate names, once
+// the request is in the audit log (as done by "device": the log keeps no
+// device id).
 func (s *Server) ownDevice(w http.ResponseWriter, r *http.Request) (string, bool) {
 	dev, ok := DeviceOf(r)
 	if !ok {
 		s.writeError(w, r, herd.Errorf(herd.EUNAUTHORIZED, "my data: an enrolled device's certificate is needed (herd enroll)"))
 		return "", false
 	}
-	return dev, s.subjects(w, r)
+	if !s.subjects(w, r) {
+		return "", false
+	}
+	if s.Audit != nil {
+		e := audit.Entry{Time: time.Now().UTC(), Operator: "device", Action: r.Method + " /v1/my-data", Target: r.URL.Path}
+		if _, err := s.Audit.Append(r.Context(), e); err != nil {
+			s.writeError(w, r, err)
+			return "", false
+		}
+	}
+	return dev, true
 }
 
 func (s *Server) handleExportMyData(w http.ResponseWriter, r *http.Request) {

@@ -187,7 +187,8 @@ func TestDataSubjectRequests(t *testing.T) {
 	}
 	// Both requests are in the audit log, which verifies.
 	code, out, errOut = ctl("audit", "show", "--last", "50")
-	if code != 0 || !strings.Contains(out, "DELETE /v1/admin/licenses/{id}") || !strings.Contains(out, "GET /v1/admin/licenses/{id}/export") {
+	if code != 0 || !strings.Contains(out, "DELETE /v1/admin/licenses/{id}") || !strings.Contains(out, "GET /v1/admin/licenses/{id}/export") ||
+		!strings.Contains(out, "GET /v1/my-data") || !strings.Contains(out, "DELETE /v1/my-data") {
 		t.Fatalf("audit show: %d\n%s%s", code, out, errOut)
 	}
 	if code, out, errOut := ctl("audit", "verify"); code != 0 || !strings.Contains(out, "chain intact") {
