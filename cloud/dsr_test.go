@@ -199,11 +199,17 @@ func TestCryptoShredding(t *testing.T) {
 
 	data := c.Data
 	c.Close() // everything on disk
+	// Superseded revisions of sealed records may stay in the file store
+	// until it compacts; they open only with the licence's data key, whose
+	// one stored copy was overwritten: not even the vault's master key
+	// opens them.
+	if _, err := c.Identity.Vault.Open(sealed, []byte("licence/"+carol.licence.ID)); err == nil {
+		t.Fatal("the master key opened a record sealed under the licence's data key")
+	}
 	needles := map[string][]byte{
 		"carol's e-mail":             []byte("carol@example.org"),
 		"carol's name":               []byte("Name carol"),
 		"carol's data key (wrapped)": wrapped[len(wrapped)-32:],
-		"carol's sealed licence":     sealed[len(sealed)-32:],
 	}
 	files := 0
 	err = filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {

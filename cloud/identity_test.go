@@ -54,11 +54,17 @@ type enrolled struct {
 // enroll enrolls a machine with hardware id hw under licence key.
 func enroll(ctx context.Context, t testing.TB, url string, ca *pki.Authority, key, hw string) (enrolled, error) {
 	t.Helper()
+	return enrollWith(ctx, t, url, ca, key, hw, nil)
+}
+
+// enrollWith enrolls presenting cert (a renewal) if not nil.
+func enrollWith(ctx context.Context, t testing.TB, url string, ca *pki.Authority, key, hw string, cert *tls.Certificate) (enrolled, error) {
+	t.Helper()
 	k, csr, err := pki.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := tlsClient(t, url, ca, nil).Enroll(ctx, identity.EnrollRequest{
+	res, err := tlsClient(t, url, ca, cert).Enroll(ctx, identity.EnrollRequest{
 		LicenceKey: key, CSR: string(csr), Hardware: hardware.Of(hw), OS: "linux", Arch: "amd64", Version: "test",
 	})
 	if err != nil {
@@ -136,23 +142,49 @@ func TestMutualTLS(t *testing.T) {
 	stray, _ := ca.SignDevice(csr, dev.Device, time.Now(), pki.DeviceValidity)
 	refused("a certificate that is not the device's current one", tlsClient(t, srv.URL, ca, pairOf(t, stray.Raw, dev.key)))
 
-	// Re-enrollment (reinstall: new key, same machine) replaces the certificate.
+	// A renewal: the device enrolls again with its current certificate and
+	// keeps its id; the old certificate is then refused.
+	renewed, err := enrollWith(ctx, t, srv.URL, ca, lic.Key, "machine-a", &dev.pair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renewed.Device != dev.Device || !renewed.Renewed {
+		t.Fatalf("renewal: device %s renewed %v, want %s renewed", renewed.Device, renewed.Renewed, dev.Device)
+	}
+	refused("the certificate before the renewal", agent)
+	agent = tlsClient(t, srv.URL, ca, &renewed.pair)
+
+	// A reinstall (new key, same machine, no certificate): the seat is
+	// taken again by a new device; the old one is retired, so knowing the
+	// machine's fingerprint and the licence key gives no access to it.
 	again, err := enroll(ctx, t, srv.URL, ca, lic.Key, "machine-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Device != dev.Device || !again.Rebound {
-		t.Fatalf("re-enrollment: device %s rebound %v, want %s rebound", again.Device, again.Rebound, dev.Device)
+	if again.Device == dev.Device || !again.Rebound || again.Renewed {
+		t.Fatalf("re-enrollment: device %s rebound %v renewed %v, want a new device, rebound", again.Device, again.Rebound, again.Renewed)
 	}
-	refused("the certificate from before the reinstall", agent)
+	_, err = agent.Lookup(ctx, eicarObj)
+	if herd.ErrorCode(err) != herd.EUNAUTHORIZED || !strings.Contains(err.Error(), "replaced") {
+		t.Fatalf("the retired device's certificate: %v, want unauthorized, replaced", err)
+	}
 	agent2 := tlsClient(t, srv.URL, ca, &again.pair)
 	if _, err := agent2.Lookup(ctx, eicarObj); err != nil {
 		t.Fatalf("re-enrolled agent: %v", err)
 	}
+	if mine, err := agent2.ExportMyData(ctx); err != nil || mine.Device.ID != again.Device {
+		t.Fatalf("the new device's data: %+v %v", mine.Device, err)
+	}
+	if l, err := admin.Licence(ctx, lic.ID); err != nil || l.Used != 1 || len(l.Devices) != 2 {
+		t.Fatalf("licence after a reinstall: %d seats used, %d devices listed (%v), want 1 used, old and new listed", l.Used, len(l.Devices), err)
+	}
+	dev = again
 
-	// Revocation.
-	if _, err := admin.RevokeDevice(ctx, dev.Device); err != nil {
-		t.Fatal(err)
+	// Revocation, twice (the second finds it done and frees nothing more).
+	for range 2 {
+		if _, err := admin.RevokeDevice(ctx, dev.Device); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, err = agent2.Lookup(ctx, eicarObj)
 	if herd.ErrorCode(err) != herd.EUNAUTHORIZED || !strings.Contains(err.Error(), "revoked") {
@@ -202,14 +234,30 @@ func TestSeatLimits(t *testing.T) {
 	if herd.ErrorCode(err) != herd.ECONFLICT || !strings.Contains(err.Error(), "all 2 seats are taken") {
 		t.Fatalf("third machine on a 2-seat licence: err = %v, want conflict: all 2 seats are taken", err)
 	}
-	for i := range 3 { // reinstalled, again and again
+	prev := a.Device
+	for i := range 3 { // reinstalled, again and again: no new seat
 		r, err := enroll(ctx, t, srv.URL, ca, lic.Key, "laptop")
-		if err != nil || r.Device != a.Device || !r.Rebound {
-			t.Fatalf("reinstall %d: %+v %v, want device %s rebound", i, r.Enrollment, err, a.Device)
+		if err != nil || r.Device == prev || !r.Rebound {
+			t.Fatalf("reinstall %d: %+v %v, want a new device rebound to the seat", i, r.Enrollment, err)
 		}
+		prev = r.Device
 	}
-	if l, err := admin.Licence(ctx, lic.ID); err != nil || l.Used != 2 || len(l.Devices) != 2 {
-		t.Fatalf("licence: %+v %v, want 2 seats used", l, err)
+	if l, err := admin.Licence(ctx, lic.ID); err != nil || l.Used != 2 || len(l.Devices) != 5 {
+		t.Fatalf("licence: used %d, %d devices listed (%v), want 2 seats used, 5 devices (3 retired)", l.Used, len(l.Devices), err)
+	}
+	// Revoking frees a seat once, also when revoked again; the freed seat
+	// takes a new machine, and the limit holds after.
+	if _, err := admin.RevokeDevice(ctx, prev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RevokeDevice(ctx, prev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := enroll(ctx, t, srv.URL, ca, lic.Key, "third machine"); err != nil {
+		t.Fatalf("a machine on the freed seat: %v", err)
+	}
+	if _, err := enroll(ctx, t, srv.URL, ca, lic.Key, "fourth machine"); herd.ErrorCode(err) != herd.ECONFLICT {
+		t.Fatalf("over the limit after a revocation: %v, want conflict", err)
 	}
 
 	// Ten new machines at once on a 3-seat licence: exactly 3 get a seat.

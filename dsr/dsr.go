@@ -76,6 +76,14 @@ func (s *Service) DeletePerson(ctx context.Context, licence string) (PersonDelet
 	remaining := uint64(0)
 	var err error
 	out.Identity, err = s.Identity.DeleteLicence(ctx, licence, func(devices []string) error {
+		// Revoke every device first: from then on their certificates are
+		// refused (on other replicas within 10 s), and telemetry without
+		// consent (erased next) is refused anyway.
+		for _, d := range devices {
+			if _, err := s.Identity.Revoke(ctx, d); err != nil {
+				return err
+			}
+		}
 		for _, d := range devices {
 			e, err := s.Ingest.Erase(ctx, s.Stores, d)
 			if err != nil {
@@ -112,6 +120,9 @@ func (s *Service) ExportDevice(ctx context.Context, device string) (DeviceExport
 func (s *Service) DeleteDevice(ctx context.Context, device string) (DeviceDeletion, error) {
 	var out DeviceDeletion
 	var err error
+	if _, err := s.Identity.Revoke(ctx, device); err != nil {
+		return out, err
+	}
 	if out.Telemetry, err = s.Ingest.Erase(ctx, s.Stores, device); err != nil {
 		return out, err
 	}

@@ -104,6 +104,14 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// A device renewing its certificate enrolls with its current one: it
+	// keeps its id. Without one, a machine that enrolled before gets a new
+	// device in place of the old.
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		if dev, err := s.Identity.Authenticate(r.Context(), r.TLS.VerifiedChains[0][0]); err == nil {
+			req.Presented = dev
+		}
+	}
 	res, err := s.Identity.Enroll(r.Context(), req)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -326,6 +334,10 @@ func (s *Server) handleListOperators(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleRemoveOperator(w http.ResponseWriter, r *http.Request) {
 	if !s.identity(w, r) {
+		return
+	}
+	if !idRE.MatchString(strings.ReplaceAll(strings.ReplaceAll(r.PathValue("name"), "-", ""), "_", "")) {
+		s.writeError(w, r, herd.Errorf(herd.EINVALID, "operator name %q: not valid", r.PathValue("name")))
 		return
 	}
 	if err := s.Identity.RemoveOperator(r.Context(), r.PathValue("name")); err != nil {

@@ -116,10 +116,14 @@ type Device struct {
 	Enrolled time.Time `json:"enrolled"`
 	Renewed  time.Time `json:"renewed"`
 	Revoked  time.Time `json:"revoked,omitzero"`
-	OS       string    `json:"os,omitempty"`
-	Arch     string    `json:"arch,omitempty"`
-	Version  string    `json:"version,omitempty"`
-	Name     string    `json:"name,omitempty"`
+	// ReplacedBy: the device that took its seat when its machine enrolled again.
+	ReplacedBy string `json:"replaced_by,omitempty"`
+	// SeatFreed: its seat was given back (or passed on).
+	SeatFreed bool   `json:"seat_freed,omitempty"`
+	OS        string `json:"os,omitempty"`
+	Arch      string `json:"arch,omitempty"`
+	Version   string `json:"version,omitempty"`
+	Name      string `json:"name,omitempty"`
 }
 
 // envelope is what a bucket holds: the licence whose data key sealed the record, and the sealed bytes.
@@ -231,6 +235,9 @@ type EnrollRequest struct {
 	Arch       string `json:"arch,omitempty"`
 	Version    string `json:"version,omitempty"`
 	Name       string `json:"name,omitempty"`
+	// Presented is the device whose current certificate the request came
+	// with (a renewal); set by the server, never read from the body.
+	Presented string `json:"-"`
 }
 
 // Enrollment is the answer: the device's id and certificate.
@@ -241,6 +248,7 @@ type Enrollment struct {
 	CA          string    `json:"ca"`          // PEM
 	NotAfter    time.Time `json:"not_after"`
 	Rebound     bool      `json:"rebound"` // the machine held a seat already: it was bound again, no new seat taken
+	Renewed     bool      `json:"renewed"` // the device renewed its own certificate (it keeps its id)
 }
 
 var hexRE = regexp.MustCompile(`^[0-9a-f]+$`)
@@ -261,6 +269,9 @@ func (r *EnrollRequest) validate() (*x509.CertificateRequest, error) {
 	if err := csr.CheckSignature(); err != nil {
 		return nil, bad("csr", "signature does not match the key")
 	}
+	if err := pki.CheckKey(csr.PublicKey); err != nil {
+		return nil, bad("csr", err.Error())
+	}
 	if len(r.Hardware) != 64 || !hexRE.MatchString(r.Hardware) {
 		return nil, bad("hardware", "want the 64 lower-case hex digits of a SHA-256")
 	}
@@ -278,10 +289,14 @@ func (r *EnrollRequest) validate() (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
-// Enroll checks the licence key, binds the machine to a seat (the seat it
-// holds already if its hardware fingerprint is bound to this licence) and
-// issues the device's certificate. A new machine over the seat limit is
-// refused (ECONFLICT).
+// Enroll checks the licence key, binds the machine to a seat and issues a
+// device certificate. A machine whose hardware fingerprint is bound to a
+// seat of this licence already takes that seat again instead of a new one:
+// with the current certificate of the device holding it (a renewal), as
+// that same device; without (a reinstall), as a new device that replaces
+// the old one (whose certificate is then refused): knowing a machine's
+// fingerprint and the licence key gives no access to another device's
+// data. A new machine over the seat limit is refused (ECONFLICT).
 func (s *Service) Enroll(ctx context.Context, r EnrollRequest) (Enrollment, error) {
 	if s.CA == nil {
 		return Enrollment{}, herd.Errorf(herd.EUNAVAILABLE, "enrollment needs the cloud's CA: this cloud serves plain HTTP (insecure_http)")
@@ -312,10 +327,13 @@ func (s *Service) Enroll(ctx context.Context, r EnrollRequest) (Enrollment, erro
 	if err != nil {
 		return Enrollment{}, err
 	}
+	// Once checked, the writes run to their end even if the client goes:
+	// a half-done enrollment would hold a seat or hide a device.
+	wctx := context.WithoutCancel(ctx)
 	for range casAttempts {
-		dev, rebound, err := s.seat(ctx, id, binding, r)
-		if herd.ErrorCode(err) == herd.ECONFLICT && rebound {
-			continue // lost a race with another enrollment: look again
+		dev, rebound, err := s.seat(wctx, id, binding, r)
+		if err == errAgain {
+			continue
 		}
 		if err != nil {
 			return Enrollment{}, err
@@ -324,46 +342,84 @@ func (s *Service) Enroll(ctx context.Context, r EnrollRequest) (Enrollment, erro
 		if err != nil {
 			return Enrollment{}, herd.Errorf(herd.EINVALID, "enrollment: csr: %v", err)
 		}
-		if err := s.setCertificate(ctx, dev, cert, r); rebound && herd.ErrorCode(err) == herd.ENOTFOUND {
-			// A binding left by an enrollment that stopped half-way: drop it.
-			if err := s.Stores.Bindings.Delete(ctx, binding); err != nil {
-				return Enrollment{}, err
-			}
-			continue
-		} else if err != nil {
+		if err := s.setCertificate(wctx, dev, cert, r); err != nil {
 			return Enrollment{}, err
 		}
 		return Enrollment{Device: dev, Licence: id, Certificate: string(pki.PEM(cert)), CA: string(s.CA.CertPEM),
-			NotAfter: cert.NotAfter.UTC(), Rebound: rebound}, nil
+			NotAfter: cert.NotAfter.UTC(), Rebound: rebound, Renewed: rebound && dev == r.Presented}, nil
 	}
 	return Enrollment{}, herd.Errorf(herd.EUNAVAILABLE, "enrollment: too many concurrent changes to licence %s; try again", id)
 }
 
-// seat returns the device id holding the machine's seat, taking a new
-// seat if the machine holds none. A conflict with rebound set means: try
-// again.
+// errAgain: the state changed under an enrollment; look again.
+var errAgain = errors.New("again")
+
+type bindingRecord struct {
+	Device string `json:"device"`
+}
+
+// seat returns the device that is to hold the machine's seat, and whether
+// the machine held one already.
 func (s *Service) seat(ctx context.Context, licence, binding string, r EnrollRequest) (string, bool, error) {
-	var b struct {
-		Device string `json:"device"`
+	var b bindingRecord
+	brev, err := s.load(ctx, s.Stores.Bindings, binding, "binding/"+binding, &b)
+	if herd.ErrorCode(err) == herd.ENOTFOUND {
+		return s.newSeat(ctx, licence, binding, r)
 	}
-	if _, err := s.load(ctx, s.Stores.Bindings, binding, "binding/"+binding, &b); err == nil {
-		return b.Device, true, nil
-	} else if herd.ErrorCode(err) != herd.ENOTFOUND {
+	if err != nil {
 		return "", false, err
 	}
-	dev := r.Device
-	if dev != "" {
-		if _, _, err := s.Device(ctx, dev); herd.ErrorCode(err) != herd.ENOTFOUND {
-			dev = "" // taken (or unknown): a fresh id
+	old, _, err := s.Device(ctx, b.Device)
+	if herd.ErrorCode(err) == herd.ENOTFOUND {
+		// A binding whose device is gone (erased meanwhile): drop it.
+		if err := s.Stores.Bindings.Delete(ctx, binding); err != nil {
+			return "", false, err
 		}
+		return "", false, errAgain
 	}
-	if dev == "" {
-		raw := make([]byte, 16)
-		_, _ = rand.Read(raw)
-		dev = hex.EncodeToString(raw)
+	if err != nil {
+		return "", false, err
 	}
-	// Take the seat: compare-and-set on the licence, so that seat limits
-	// hold under concurrent enrollments on any replica.
+	if r.Presented == old.ID && old.Revoked.IsZero() {
+		return old.ID, true, nil // a renewal by the device itself
+	}
+	// A reinstall: a new device takes over the seat, the old one is retired.
+	dev, err := s.freshDeviceID(ctx, r.Device)
+	if err != nil {
+		return "", false, err
+	}
+	if err := s.createDevice(ctx, licence, binding, dev, r); err != nil {
+		return "", false, err
+	}
+	sb, err := s.seal(licence, "binding/"+binding, bindingRecord{Device: dev})
+	if err != nil {
+		return "", false, err
+	}
+	if _, err := s.Stores.Bindings.Update(ctx, binding, sb, brev); err != nil {
+		// Another enrollment of this machine won: undo, look again.
+		if uerr := s.eraseNewDevice(ctx, licence, dev); uerr != nil {
+			return "", false, uerr
+		}
+		if herd.ErrorCode(err) == herd.ECONFLICT {
+			return "", false, errAgain
+		}
+		return "", false, err
+	}
+	if err := s.retire(ctx, old.ID, dev); err != nil {
+		return "", false, err
+	}
+	return dev, true, nil
+}
+
+// newSeat takes a new seat of the licence for the machine: the seat
+// counter first (compare-and-set, so that limits hold on any replica),
+// then the device's records, the hardware binding last.
+func (s *Service) newSeat(ctx context.Context, licence, binding string, r EnrollRequest) (string, bool, error) {
+	dev, err := s.freshDeviceID(ctx, r.Device)
+	if err != nil {
+		return "", false, err
+	}
+	taken := false
 	for range casAttempts {
 		lic, rev, err := s.Licence(ctx, licence)
 		if err != nil {
@@ -382,45 +438,116 @@ func (s *Service) seat(ctx context.Context, licence, binding string, r EnrollReq
 		} else if err != nil {
 			return "", false, err
 		}
-		sb, err := s.seal(licence, "binding/"+binding, map[string]string{"device": dev})
-		if err != nil {
-			return "", false, err
-		}
-		if _, err := s.Stores.Bindings.Create(ctx, binding, sb); err != nil {
-			// The same machine enrolled at the same moment and won: give
-			// the seat back and use its device.
-			if uerr := s.releaseSeat(ctx, licence); uerr != nil {
-				return "", false, uerr
-			}
-			if herd.ErrorCode(err) == herd.ECONFLICT {
-				return "", true, err
-			}
-			return "", false, err
-		}
-		now := s.now().UTC()
-		d := Device{ID: dev, Licence: licence, Binding: binding, Enrolled: now, OS: r.OS, Arch: r.Arch, Version: r.Version, Name: r.Name}
-		db, err := s.seal(licence, "device/"+dev, d)
-		if err != nil {
-			return "", false, err
-		}
-		dk, err := s.deviceKey(dev)
-		if err != nil {
-			return "", false, err
-		}
-		if _, err := s.Stores.Devices.Create(ctx, dk, db); err != nil {
-			return "", false, err
-		}
-		sk := licence + "." + dk
-		seat, err := s.seal(licence, "seat/"+sk, map[string]string{"device": dev})
-		if err != nil {
-			return "", false, err
-		}
-		if _, err := s.Stores.Seats.Create(ctx, sk, seat); err != nil {
-			return "", false, err
-		}
-		return dev, false, nil
+		taken = true
+		break
 	}
-	return "", false, herd.Errorf(herd.EUNAVAILABLE, "licence %s: too many concurrent changes; try again", licence)
+	if !taken {
+		return "", false, herd.Errorf(herd.EUNAVAILABLE, "licence %s: too many concurrent changes; try again", licence)
+	}
+	undo := func(cause error) (string, bool, error) {
+		if err := s.eraseNewDevice(ctx, licence, dev); err != nil {
+			return "", false, err
+		}
+		if err := s.releaseSeat(ctx, licence); err != nil {
+			return "", false, err
+		}
+		if herd.ErrorCode(cause) == herd.ECONFLICT {
+			return "", false, errAgain // the same machine enrolled at the same moment and won
+		}
+		return "", false, cause
+	}
+	if err := s.createDevice(ctx, licence, binding, dev, r); err != nil {
+		return undo(err)
+	}
+	sb, err := s.seal(licence, "binding/"+binding, bindingRecord{Device: dev})
+	if err != nil {
+		return undo(err)
+	}
+	if _, err := s.Stores.Bindings.Create(ctx, binding, sb); err != nil {
+		return undo(err)
+	}
+	return dev, false, nil
+}
+
+// freshDeviceID returns the agent's proposed id if no device has it, else
+// a new random one.
+func (s *Service) freshDeviceID(ctx context.Context, proposed string) (string, error) {
+	if proposed != "" {
+		_, _, err := s.Device(ctx, proposed)
+		if herd.ErrorCode(err) == herd.ENOTFOUND {
+			return proposed, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	return hex.EncodeToString(raw), nil
+}
+
+// createDevice writes a new device's record and its entry in the
+// licence's device list.
+func (s *Service) createDevice(ctx context.Context, licence, binding, dev string, r EnrollRequest) error {
+	now := s.now().UTC()
+	d := Device{ID: dev, Licence: licence, Binding: binding, Enrolled: now, OS: r.OS, Arch: r.Arch, Version: r.Version, Name: r.Name}
+	dk, err := s.deviceKey(dev)
+	if err != nil {
+		return err
+	}
+	db, err := s.seal(licence, "device/"+dev, d)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Stores.Devices.Create(ctx, dk, db); err != nil {
+		return err
+	}
+	sk := licence + "." + dk
+	seat, err := s.seal(licence, "seat/"+sk, bindingRecord{Device: dev})
+	if err != nil {
+		return err
+	}
+	_, err = s.Stores.Seats.Create(ctx, sk, seat)
+	return err
+}
+
+// eraseNewDevice removes what createDevice wrote.
+func (s *Service) eraseNewDevice(ctx context.Context, licence, dev string) error {
+	dk, err := s.deviceKey(dev)
+	if err != nil {
+		return err
+	}
+	if err := s.Stores.Seats.Delete(ctx, licence+"."+dk); err != nil {
+		return err
+	}
+	return s.Stores.Devices.Delete(ctx, dk)
+}
+
+// retire marks a device replaced by a re-enrollment of its machine: its
+// certificate is refused, its seat went to the new device.
+func (s *Service) retire(ctx context.Context, dev, by string) error {
+	for range casAttempts {
+		d, rev, err := s.Device(ctx, dev)
+		if err != nil {
+			return err
+		}
+		if d.Revoked.IsZero() {
+			d.Revoked = s.now().UTC()
+		}
+		d.ReplacedBy, d.SeatFreed, d.Binding = by, true, ""
+		sealed, err := s.seal(d.Licence, "device/"+dev, d)
+		if err != nil {
+			return err
+		}
+		if _, err := s.Stores.Devices.Update(ctx, s.mustDeviceKey(dev), sealed, rev); herd.ErrorCode(err) == herd.ECONFLICT {
+			continue
+		} else if err != nil {
+			return err
+		}
+		s.forget(dev, d.Serial)
+		return nil
+	}
+	return herd.Errorf(herd.EUNAVAILABLE, "device %s: too many concurrent changes; try again", dev)
 }
 
 // releaseSeat gives a seat of the licence back.
@@ -444,7 +571,8 @@ func (s *Service) releaseSeat(ctx context.Context, licence string) error {
 	return herd.Errorf(herd.EUNAVAILABLE, "licence %s: too many concurrent changes; try again", licence)
 }
 
-// LicenceDevices returns the devices holding a licence's seats.
+// LicenceDevices returns the devices listed under a licence, revoked and
+// replaced ones included.
 func (s *Service) LicenceDevices(ctx context.Context, licence string) ([]Device, error) {
 	keys, err := s.Stores.Seats.KeysWithPrefix(ctx, licence+".")
 	if err != nil {
@@ -452,9 +580,7 @@ func (s *Service) LicenceDevices(ctx context.Context, licence string) ([]Device,
 	}
 	out := make([]Device, 0, len(keys))
 	for _, k := range keys {
-		var seat struct {
-			Device string `json:"device"`
-		}
+		var seat bindingRecord
 		if _, err := s.load(ctx, s.Stores.Seats, k, "seat/"+k, &seat); herd.ErrorCode(err) == herd.ENOTFOUND {
 			continue // released meanwhile
 		} else if err != nil {
@@ -473,7 +599,7 @@ func (s *Service) LicenceDevices(ctx context.Context, licence string) ([]Device,
 }
 
 // setCertificate records the device's new certificate: from now on only it
-// authenticates the device (an older one, from before a reinstall, no longer does).
+// authenticates the device.
 func (s *Service) setCertificate(ctx context.Context, dev string, cert *x509.Certificate, r EnrollRequest) error {
 	for range casAttempts {
 		d, rev, err := s.Device(ctx, dev)
@@ -507,18 +633,25 @@ func (s *Service) setCertificate(ctx context.Context, dev string, cert *x509.Cer
 }
 
 // Revoke revokes a device: its certificate is refused from now on (on
-// other replicas within 10 s), its seat is freed and its hardware binding
-// removed, so the machine must enroll again to take a seat.
+// other replicas within 10 s), its hardware binding is removed and its
+// seat freed, so the machine must enroll again to take a seat. It may be
+// called again to finish a revocation that failed half-way; the seat is
+// freed once.
 func (s *Service) Revoke(ctx context.Context, dev string) (Device, error) {
+	ctx = context.WithoutCancel(ctx)
 	for range casAttempts {
 		d, rev, err := s.Device(ctx, dev)
 		if err != nil {
 			return d, err
 		}
-		if !d.Revoked.IsZero() {
-			return d, nil // revoked before: its seat is free already
+		if d.Revoked.IsZero() {
+			d.Revoked = s.now().UTC()
 		}
-		d.Revoked = s.now().UTC()
+		// Claim the freeing of the seat in the same write: of two
+		// revocations at once, one frees it.
+		free := !d.SeatFreed
+		binding := d.Binding
+		d.SeatFreed, d.Binding = true, ""
 		sealed, err := s.seal(d.Licence, "device/"+dev, d)
 		if err != nil {
 			return d, err
@@ -529,11 +662,19 @@ func (s *Service) Revoke(ctx context.Context, dev string) (Device, error) {
 			return d, err
 		}
 		s.forget(dev, d.Serial)
-		if err := s.Stores.Bindings.Delete(ctx, d.Binding); err != nil {
-			return d, err
+		if binding != "" {
+			var b bindingRecord
+			if _, err := s.load(ctx, s.Stores.Bindings, binding, "binding/"+binding, &b); err == nil && b.Device == dev {
+				if err := s.Stores.Bindings.Delete(ctx, binding); err != nil {
+					return d, err
+				}
+			}
 		}
-		// The seat is freed; the device stays listed under its licence, revoked.
-		return d, s.releaseSeat(ctx, d.Licence)
+		if free {
+			// The device stays listed under its licence, revoked.
+			return d, s.releaseSeat(ctx, d.Licence)
+		}
+		return d, nil
 	}
 	return Device{}, herd.Errorf(herd.EUNAVAILABLE, "device %s: too many concurrent changes; try again", dev)
 }
@@ -558,6 +699,8 @@ func (s *Service) Authenticate(ctx context.Context, cert *x509.Certificate) (str
 		return "", err
 	}
 	switch {
+	case d.ReplacedBy != "":
+		return "", herd.Errorf(herd.EUNAUTHORIZED, "device certificate: the device was replaced by a new enrollment of its machine")
 	case !d.Revoked.IsZero():
 		return "", herd.Errorf(herd.EUNAUTHORIZED, "device certificate: the device was revoked")
 	case d.Serial != serial:

@@ -137,6 +137,9 @@ func (s *Service) AuthenticateOperator(ctx context.Context, token string) (Opera
 
 func (s *Service) operator(ctx context.Context, name string) (Operator, error) {
 	var o Operator
+	if !operatorNameRE.MatchString(name) {
+		return o, herd.Errorf(herd.EINVALID, "operator name %q: want 1-64 of a-z, 0-9, _ and -", name)
+	}
 	b, _, err := s.Stores.Operators.Get(ctx, name)
 	if herd.ErrorCode(err) == herd.ENOTFOUND {
 		return o, herd.Errorf(herd.ENOTFOUND, "operator %s: no such operator", name)

@@ -91,21 +91,16 @@ func (s *Service) DeleteLicence(ctx context.Context, id string, devices func([]s
 	return e, nil
 }
 
-// DeleteDevice erases one device: its record, hardware binding and seat
-// (freed). Its certificate is refused from then on.
+// DeleteDevice erases one device: revoked first (its certificate refused,
+// its seat freed once), then its record, hardware binding and seat entry.
 func (s *Service) DeleteDevice(ctx context.Context, id string) (IdentityErasure, error) {
-	d, _, err := s.Device(ctx, id)
+	d, err := s.Revoke(ctx, id)
 	if err != nil {
 		return IdentityErasure{}, err
 	}
-	n, err := s.eraseDevice(ctx, d)
+	n, err := s.eraseDevice(context.WithoutCancel(ctx), d)
 	if err != nil {
 		return IdentityErasure{Devices: []string{id}, Records: n}, err
-	}
-	if d.Revoked.IsZero() {
-		if err := s.releaseSeat(ctx, d.Licence); err != nil {
-			return IdentityErasure{Devices: []string{id}, Records: n}, err
-		}
 	}
 	return IdentityErasure{Devices: []string{id}, Records: n, CertsRefusedBy: s.now().Add(authCacheTTL).UTC().Format("2006-01-02T15:04:05Z")}, nil
 }

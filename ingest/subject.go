@@ -69,6 +69,12 @@ func (p *Pipeline) Erase(ctx context.Context, s SubjectStores, device string) (D
 		return e, err
 	}
 	pseudonyms := p.Keys.All(device)
+	// The consent records go first: from then on the device's telemetry is
+	// refused (no consent), so nothing arrives while the rest is erased.
+	var err error
+	if e.ConsentRecords, err = s.Consents.Erase(ctx, p.Keys.Stable(purposeConsent, device)); err != nil {
+		return e, err
+	}
 	e.Telemetry = map[herd.Category]uint64{}
 	for _, c := range herd.Categories {
 		deleted, remaining, err := p.Sink.Delete(ctx, c, pseudonyms)
@@ -78,10 +84,6 @@ func (p *Pipeline) Erase(ctx context.Context, s SubjectStores, device string) (D
 		e.Telemetry[c] = deleted
 		e.Remaining += remaining
 		p.metrics.deleted.WithLabelValues(string(c)).Add(float64(deleted))
-	}
-	var err error
-	if e.ConsentRecords, err = s.Consents.Erase(ctx, p.Keys.Stable(purposeConsent, device)); err != nil {
-		return e, err
 	}
 	if e.LicenceLinks, err = s.Licences.Forget(ctx, pseudonyms); err != nil {
 		return e, err

@@ -26,8 +26,9 @@ type AuditLog struct {
 	js     natsjs.JetStream
 	stream natsjs.Stream
 
-	mu   sync.Mutex
-	last *audit.Entry // the newest entry this replica knows of
+	mu      sync.Mutex
+	last    *audit.Entry // the newest entry this replica knows of
+	lastSeq uint64       // its stream sequence
 }
 
 func openAudit(ctx context.Context, js natsjs.JetStream, cfg Config) (*AuditLog, error) {
@@ -61,10 +62,6 @@ func (a *AuditLog) Append(ctx context.Context, e audit.Entry, mac audit.MAC) (au
 				return e, err
 			}
 		}
-		var lastSeq uint64
-		if a.last != nil {
-			lastSeq = a.last.Seq
-		}
 		sealed, err := audit.Seal(e, a.last, mac)
 		if err != nil {
 			return e, err
@@ -73,7 +70,7 @@ func (a *AuditLog) Append(ctx context.Context, e audit.Entry, mac audit.MAC) (au
 		if err != nil {
 			return e, err
 		}
-		_, err = a.js.PublishMsg(ctx, &nats.Msg{Subject: auditSubject, Data: b}, natsjs.WithExpectLastSequence(lastSeq))
+		ack, err := a.js.PublishMsg(ctx, &nats.Msg{Subject: auditSubject, Data: b}, natsjs.WithExpectLastSequence(a.lastSeq))
 		var apiErr *natsjs.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence {
 			a.last = nil // another replica appended: chain after its entry
@@ -85,7 +82,7 @@ func (a *AuditLog) Append(ctx context.Context, e audit.Entry, mac audit.MAC) (au
 		if err != nil {
 			return e, &herd.Error{Code: herd.EUNAVAILABLE, Message: "audit log unavailable: " + err.Error()}
 		}
-		a.last = &sealed
+		a.last, a.lastSeq = &sealed, ack.Sequence
 		return sealed, nil
 	}
 	return e, herd.Errorf(herd.EUNAVAILABLE, "audit log: too many concurrent appends; try again")
@@ -97,7 +94,7 @@ func (a *AuditLog) loadLast(ctx context.Context) error {
 	if err != nil {
 		return &herd.Error{Code: herd.EUNAVAILABLE, Message: "audit log unavailable: " + err.Error()}
 	}
-	a.last = nil
+	a.last, a.lastSeq = nil, info.State.LastSeq
 	if info.State.LastSeq == 0 {
 		return nil
 	}

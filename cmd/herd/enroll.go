@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -89,12 +91,27 @@ func (m *Main) enrollCmd(ctx context.Context, g globals, args []string) int {
 		return fail(fmt.Errorf("cloud %s: enrollment needs https://", url))
 	}
 	caFile := cli.CA(g.ca, m.Getenv)
+	// Enrolled before: present the current certificate, so that the cloud
+	// renews this device rather than replacing it.
+	var certFile, keyFile string
+	if _, err := os.Stat(filepath.Join(g.state, tlsDir, deviceCert)); err == nil {
+		certFile, keyFile = filepath.Join(g.state, tlsDir, deviceCert), filepath.Join(g.state, tlsDir, deviceKey)
+	}
 	var c *httpapi.Client
 	switch {
 	case *fingerprint != "":
-		cfg, err := pki.PinnedConfig(*fingerprint)
+		u, err := neturl.Parse(url)
 		if err != nil {
 			return fail(err)
+		}
+		cfg, err := pki.PinnedConfig(*fingerprint, u.Hostname())
+		if err != nil {
+			return fail(err)
+		}
+		if certFile != "" {
+			if pair, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil {
+				cfg.Certificates = []tls.Certificate{pair}
+			}
 		}
 		if c, err = httpapi.NewClient(url); err != nil {
 			return fail(err)
@@ -102,7 +119,7 @@ func (m *Main) enrollCmd(ctx context.Context, g globals, args []string) int {
 		c.UseTLS(cfg)
 	default:
 		// A CA file, or the system's CAs for a cloud with a public certificate.
-		if c, err = cli.Client(url, caFile, "", ""); err != nil {
+		if c, err = cli.Client(url, caFile, certFile, keyFile); err != nil {
 			return fail(err)
 		}
 	}
@@ -186,8 +203,11 @@ func (m *Main) enrollCmd(ctx context.Context, g globals, args []string) int {
 		}
 	}
 	how := "a new seat"
-	if res.Rebound {
-		how = "the seat this machine held before"
+	switch {
+	case res.Renewed:
+		how = "renewed"
+	case res.Rebound:
+		how = "the seat this machine held before; the device enrolled before is retired"
 	}
 	fmt.Fprintf(m.Stdout, "enrolled: device %s, license %s (%s); certificate valid until %s\n", res.Device, res.Licence, how, res.NotAfter.Format("2006-01-02"))
 	return ExitClean

@@ -35,7 +35,7 @@ func TestTLSByDefault(t *testing.T) {
 		t.Fatal("a client trusting only the system's CAs reached the cloud")
 	}
 	pinned, _ := cli.Client(m.URL(), "", "", "")
-	cfg, err := pki.PinnedConfig(fp)
+	cfg, err := pki.PinnedConfig(fp, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

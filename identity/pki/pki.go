@@ -222,18 +222,8 @@ func (a *Authority) SignDevice(csr *x509.CertificateRequest, device string, now 
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("certificate request: signature: %w", err)
 	}
-	switch k := csr.PublicKey.(type) {
-	case *ecdsa.PublicKey:
-		if k.Curve.Params().BitSize < 256 {
-			return nil, errors.New("certificate request: ECDSA key under 256 bits")
-		}
-	case *rsa.PublicKey:
-		if k.Size() < 256 {
-			return nil, errors.New("certificate request: RSA key under 2048 bits")
-		}
-	case ed25519.PublicKey:
-	default:
-		return nil, fmt.Errorf("certificate request: unsupported key type %T", csr.PublicKey)
+	if err := CheckKey(csr.PublicKey); err != nil {
+		return nil, fmt.Errorf("certificate request: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: randomSerial(),
@@ -248,6 +238,25 @@ func (a *Authority) SignDevice(csr *x509.CertificateRequest, device string, now 
 		return nil, fmt.Errorf("device certificate: %w", err)
 	}
 	return x509.ParseCertificate(der)
+}
+
+// CheckKey accepts the public keys a device may enroll with: ECDSA of 256
+// bits or more, RSA of 2048 bits or more, Ed25519.
+func CheckKey(pub any) error {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve.Params().BitSize < 256 {
+			return errors.New("ECDSA key under 256 bits")
+		}
+	case *rsa.PublicKey:
+		if k.Size() < 256 {
+			return errors.New("RSA key under 2048 bits")
+		}
+	case ed25519.PublicKey:
+	default:
+		return fmt.Errorf("unsupported key type %T", pub)
+	}
+	return nil
 }
 
 // Serial returns a certificate's serial number in hex.
@@ -268,9 +277,9 @@ func (a *Authority) ServerConfig(cert tls.Certificate) *tls.Config {
 
 // PinnedConfig returns a client TLS configuration that trusts the server
 // whose chain includes a CA with the given SHA-256 fingerprint, and only
-// that one; the server certificate must be signed by that CA and name the
-// host dialled.
-func PinnedConfig(fingerprint string) (*tls.Config, error) {
+// that one; the server certificate must be signed by that CA and name
+// host, the host dialled (a name or an IP address).
+func PinnedConfig(fingerprint, host string) (*tls.Config, error) {
 	want, err := NormalizeFingerprint(fingerprint)
 	if err != nil {
 		return nil, err
@@ -294,7 +303,14 @@ func PinnedConfig(fingerprint string) (*tls.Config, error) {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("no server certificate")
 			}
-			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, DNSName: cs.ServerName})
+			name := cs.ServerName // empty when an IP address was dialled
+			if name == "" {
+				name = host
+			}
+			if name == "" {
+				return errors.New("no host name to check the server certificate against")
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, DNSName: name})
 			return err
 		},
 	}, nil

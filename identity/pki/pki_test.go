@@ -113,7 +113,7 @@ func TestPinnedFingerprint(t *testing.T) {
 	dir := t.TempDir()
 	a, _, _ := LoadOrCreate(dir, time.Now())
 	srv := serve(t, a, dir)
-	good, err := PinnedConfig(strings.ToUpper("sha256:" + a.Fingerprint()))
+	good, err := PinnedConfig(strings.ToUpper("sha256:"+a.Fingerprint()), "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +121,14 @@ func TestPinnedFingerprint(t *testing.T) {
 		t.Fatalf("the right fingerprint: %v", err)
 	}
 	other, _, _ := LoadOrCreate(t.TempDir(), time.Now())
-	bad, _ := PinnedConfig(other.Fingerprint())
+	bad, _ := PinnedConfig(other.Fingerprint(), "127.0.0.1")
 	if _, err := get(bad, srv.URL); err == nil || !strings.Contains(err.Error(), "fingerprint") {
 		t.Fatalf("another CA's fingerprint: err = %v, want a refusal", err)
+	}
+	// Dialled by IP address, the certificate must still name that host.
+	elsewhere, _ := PinnedConfig(a.Fingerprint(), "192.0.2.7")
+	if _, err := get(elsewhere, srv.URL); err == nil {
+		t.Fatal("a certificate for 127.0.0.1 was accepted for another host")
 	}
 	if _, err := get(&tls.Config{}, srv.URL); err == nil {
 		t.Fatal("the system's CAs trusted the cloud's own CA")
