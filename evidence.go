@@ -43,6 +43,17 @@ func (e *Evidence) AddDevice(device string) bool {
 	return addTracked(&e.Devices, device)
 }
 
+// RemoveDevice forgets that device reported the object (its data was
+// erased) and says whether it was there.
+func (e *Evidence) RemoveDevice(device string) bool {
+	i := slices.Index(e.Devices, device)
+	if i < 0 {
+		return false
+	}
+	e.Devices = slices.Delete(e.Devices, i, i+1)
+	return true
+}
+
 // AddDetection records that source detected the object by method.
 func (e *Evidence) AddDetection(method, source string) bool {
 	if e.Detections == nil {

@@ -120,6 +120,7 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		History:  c.DB.History(),
 		Verdicts: c.DB.Verdicts(),
 		Licences: c.DB.Licences(),
+		Reported: c.DB.Evidence(),
 		Logger:   o.Logger,
 	}
 	go func() {
@@ -182,7 +183,7 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 	}
 	api.Identity = c.Identity
 	api.Subjects = &dsr.Service{Identity: c.Identity, Ingest: c.Ingest, Stores: ingest.SubjectStores{
-		Events: c.DB.Telemetry(), Consents: c.DB.Consent(), Licences: c.DB.Licences(),
+		Events: c.DB.Telemetry(), Consents: c.DB.Consent(), Licences: c.DB.Licences(), Evidence: c.DB.Evidence(),
 	}}
 	api.Audit = auditLog{log: c.DB.Audit(), mac: mac}
 	c.Handler = api.Handler()

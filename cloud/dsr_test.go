@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,34 @@ func TestCryptoShredding(t *testing.T) {
 	admin := adminClient(t, srv.URL, ca)
 	carol := plant(ctx, t, srv.URL, admin, c, "carol", 2, 25, 1000)
 	dave := plant(ctx, t, srv.URL, admin, c, "dave", 1, 10, 9000)
+	// Carol's first device reports a detection: the fleet's evidence of
+	// that file then counts its pseudonym.
+	obj := herd.Object{Kind: herd.KindSHA256, Value: strings.Repeat("c4", 32)}
+	res0, err := carol.agents[0].SendTelemetry(ctx, carol.devices[0].Device, []herd.Event{{ID: "carol-threat", Type: "threat.detected", Category: herd.CategoryThreats, Time: time.Now().UTC(),
+		Payload: json.RawMessage(`{"sha256":"` + obj.Value + `","threat_name":"Trojan.Carol","method":"signature","action":"quarantined"}`)}})
+	if err != nil || res0.Stored != 1 {
+		t.Fatalf("threat report: %+v %v", res0, err)
+	}
+	counted := func() bool {
+		ev, err := c.DB.Evidence().Evidence(ctx, obj)
+		if herd.ErrorCode(err) == herd.ENOTFOUND {
+			return false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range c.Keys.All(carol.devices[0].Device) {
+			if slices.Contains(ev.Devices, p) {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(20 * time.Second); !counted(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the reputation engine did not count carol's device in 20 s")
+		}
+	}
 	wrapped, _, err := c.Identity.Stores.Keys.Get(ctx, carol.licence.ID)
 	if err != nil || len(wrapped) < 32 {
 		t.Fatalf("carol's data key: %d bytes, %v", len(wrapped), err)
@@ -182,6 +211,12 @@ func TestCryptoShredding(t *testing.T) {
 	}
 	if erased != 50 {
 		t.Errorf("%d events erased, want 50", erased)
+	}
+	if d := res.Devices[carol.devices[0].Device]; d.Evidence != 1 || d.Telemetry[herd.CategoryThreats] != 1 {
+		t.Errorf("first device's erasure %+v: want its threat report erased and 1 object's evidence changed", d)
+	}
+	if counted() {
+		t.Error("the fleet's evidence still counts the erased device")
 	}
 	if _, err := admin.ExportPerson(ctx, carol.licence.ID); herd.ErrorCode(err) != herd.ENOTFOUND {
 		t.Errorf("export after deletion: %v, want not found", err)

@@ -21,12 +21,19 @@ type SubjectStores struct {
 	Licences interface {
 		Forget(ctx context.Context, pseudonyms []string) (int, error)
 	}
+	// Evidence is the reputation engine's per-object evidence, which
+	// counts devices by pseudonym.
+	Evidence interface {
+		Objects(ctx context.Context, pseudonyms []string) ([]herd.Object, error)
+		Forget(ctx context.Context, pseudonyms []string) (int, error)
+	}
 }
 
 // DeviceData is everything the telemetry side keeps of one device.
 type DeviceData struct {
 	Consent   []json.RawMessage  `json:"consent"`   // the consent records kept, oldest first
 	Telemetry []herd.StoredEvent `json:"telemetry"` // the events stored under its pseudonyms
+	Evidence  []herd.Object      `json:"evidence"`  // the objects whose fleet evidence counts it
 }
 
 // DeviceErasure reports what was erased of one device.
@@ -35,6 +42,7 @@ type DeviceErasure struct {
 	Remaining      uint64                   `json:"remaining"` // events found after erasing: 0 when done
 	ConsentRecords int                      `json:"consent_records"`
 	LicenceLinks   int                      `json:"licence_links"` // device → licence entries of the reputation engine
+	Evidence       int                      `json:"evidence"`      // objects whose evidence no longer counts it
 }
 
 // Export returns what the telemetry side keeps of device.
@@ -49,6 +57,12 @@ func (p *Pipeline) Export(ctx context.Context, s SubjectStores, device string) (
 	}
 	if d.Telemetry, err = s.Events.Events(ctx, p.Keys.All(device)); err != nil {
 		return d, err
+	}
+	if d.Evidence, err = s.Evidence.Objects(ctx, p.Keys.All(device)); err != nil {
+		return d, err
+	}
+	if d.Evidence == nil {
+		d.Evidence = []herd.Object{}
 	}
 	if d.Consent == nil {
 		d.Consent = []json.RawMessage{}
@@ -86,6 +100,9 @@ func (p *Pipeline) Erase(ctx context.Context, s SubjectStores, device string) (D
 		p.metrics.deleted.WithLabelValues(string(c)).Add(float64(deleted))
 	}
 	if e.LicenceLinks, err = s.Licences.Forget(ctx, pseudonyms); err != nil {
+		return e, err
+	}
+	if e.Evidence, err = s.Evidence.Forget(ctx, pseudonyms); err != nil {
 		return e, err
 	}
 	return e, nil

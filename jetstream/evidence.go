@@ -2,6 +2,8 @@ package jetstream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +32,9 @@ const casAttempts = 32
 // EvidenceStore keeps evidence in a key-value bucket, updated with
 // compare-and-set so that replicas aggregating at once lose nothing.
 type EvidenceStore struct {
-	kv natsjs.KeyValue
+	kv    natsjs.KeyValue
+	js    natsjs.JetStream
+	byDev natsjs.KeyValue // device pseudonym + object → the object: where each device counts
 }
 
 var _ herd.EvidenceStore = (*EvidenceStore)(nil)
@@ -75,7 +79,11 @@ func openReputation(ctx context.Context, js natsjs.JetStream, cfg Config) (*Evid
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &EvidenceStore{kv: ev}, &HistoryStore{kv: hist}, &LicenceStore{kv: lic, js: js}, nil
+	byDev, err := erasableBucket(ctx, js, EvidenceDevicesBucket, "the objects each device pseudonym counts in", 1, cfg.TelemetryMaxAge, cfg.Replicas)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &EvidenceStore{kv: ev, js: js, byDev: byDev}, &HistoryStore{kv: hist}, &LicenceStore{kv: lic, js: js}, nil
 }
 
 // UpdateEvidence applies fn to obj's evidence and stores it if fn changed it.
@@ -252,4 +260,79 @@ func update(ctx context.Context, kv natsjs.KeyValue, k string, fn func(raw []byt
 		}
 	}
 	return false, &herd.Error{Code: herd.ECONFLICT, Message: "bucket " + kv.Bucket() + ": key " + k + " kept changing"}
+}
+
+// EvidenceDevicesBucket remembers, per device pseudonym, the objects whose
+// evidence counts it: what must change when its data is erased.
+const EvidenceDevicesBucket = "herd_evidence_devices"
+
+func deviceObjectKey(device string, obj herd.Object) string {
+	sum := sha256.Sum256([]byte(key(obj)))
+	return device + "." + hex.EncodeToString(sum[:16])
+}
+
+// Remember records that device counts in obj's evidence.
+func (s *EvidenceStore) Remember(ctx context.Context, device string, obj herd.Object) error {
+	if !subjectToken(device) {
+		return herd.Errorf(herd.EINVALID, "device pseudonym %q: not valid", device)
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	if _, err := s.byDev.Put(ctx, deviceObjectKey(device, obj), b); err != nil {
+		return &herd.Error{Code: herd.EUNAVAILABLE, Message: "evidence store unavailable: " + err.Error()}
+	}
+	return nil
+}
+
+// Objects returns the objects whose evidence counts any of the devices.
+func (s *EvidenceStore) Objects(ctx context.Context, devices []string) ([]herd.Object, error) {
+	var out []herd.Object
+	for _, d := range devices {
+		if !subjectToken(d) {
+			return nil, herd.Errorf(herd.EINVALID, "device pseudonym %q: not valid", d)
+		}
+		lister, err := s.byDev.ListKeysFiltered(ctx, d+".>")
+		if err != nil {
+			return nil, &herd.Error{Code: herd.EUNAVAILABLE, Message: "evidence store unavailable: " + err.Error()}
+		}
+		for k := range lister.Keys() {
+			raw, _, err := get(ctx, s.byDev, k)
+			if err != nil {
+				return nil, err
+			}
+			var obj herd.Object
+			if raw == nil || json.Unmarshal(raw, &obj) != nil {
+				continue
+			}
+			out = append(out, obj)
+		}
+	}
+	return out, nil
+}
+
+// Forget removes the devices from every object's evidence they count in,
+// and erases what remembered it. It returns how many objects changed.
+func (s *EvidenceStore) Forget(ctx context.Context, devices []string) (int, error) {
+	n := 0
+	for _, d := range devices {
+		objs, err := s.Objects(ctx, []string{d})
+		if err != nil {
+			return n, err
+		}
+		for _, obj := range objs {
+			_, changed, err := s.UpdateEvidence(ctx, obj, func(e *herd.Evidence) bool { return e.RemoveDevice(d) })
+			if err != nil {
+				return n, err
+			}
+			if changed {
+				n++
+			}
+			if _, err := eraseKey(ctx, s.js, s.byDev, EvidenceDevicesBucket, deviceObjectKey(d, obj)); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
 }

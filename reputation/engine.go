@@ -37,8 +37,13 @@ type Engine struct {
 	History  herd.VerdictHistory
 	Verdicts RuleVerdicts
 	Licences Licences
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Reported, if set, remembers which objects each device pseudonym
+	// counts in (package jetstream), for erasure.
+	Reported interface {
+		Remember(ctx context.Context, device string, obj herd.Object) error
+	}
+	Logger *slog.Logger
+	Now    func() time.Time
 
 	mu      sync.Mutex
 	hour    time.Time
@@ -145,8 +150,10 @@ func (e *Engine) update(ctx context.Context, g *group, obj herd.Object, hour tim
 	if err != nil {
 		return err
 	}
+	added := false
 	ev, changed, err := e.Evidence.UpdateEvidence(ctx, obj, func(x *herd.Evidence) bool {
 		newDevice := x.AddDevice(g.device)
+		added = newDevice
 		if newDevice && licence == "" {
 			x.Unlicensed++
 		}
@@ -158,6 +165,13 @@ func (e *Engine) update(ctx context.Context, g *group, obj herd.Object, hour tim
 	})
 	if err != nil || !changed {
 		return err
+	}
+	if added && e.Reported != nil {
+		// Remember which objects the device counts in, to forget it there
+		// when its data is erased.
+		if err := e.Reported.Remember(ctx, g.device, obj); err != nil {
+			return err
+		}
 	}
 	return e.decide(ctx, ev)
 }
