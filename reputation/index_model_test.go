@@ -46,6 +46,9 @@ func (m *indexModel) get(o herd.Object) herd.Record {
 // prefix is Prefix by brute force over everything stored and built in.
 func (m *indexModel) prefix(kind herd.Kind, prefix []byte, bits int) []herd.Record {
 	var out []herd.Record
+	if kind.HexLen() == 0 {
+		return nil // prefixes are of hashes only
+	}
 	consider := func(r herd.Record) {
 		if r.Object.Kind != kind || !notClean(r.Verdict) || !canonicalHex(r.Object.Value, kind.HexLen()) {
 			return
