@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -127,7 +128,13 @@ func urlHost(u *url.URL) (string, bool) {
 		return "", false
 	}
 	if p := u.Port(); p != "" {
-		host += ":" + p
+		// A port is at most 65535: a longer run of digits there is no
+		// port, and may be a number that identifies someone.
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || len(p) > 5 {
+			return "", false
+		}
+		host += ":" + strconv.FormatUint(n, 10)
 	}
 	return host, true
 }

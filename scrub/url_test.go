@@ -13,6 +13,7 @@ func TestURL(t *testing.T) {
 		{"idn host", "https://münchen.de/karte", "https://xn--mnchen-3ya.de/karte", 0},
 		{"ipv6 host", "http://[2001:DB8::1]:8080/status", "http://[2001:db8::1]:8080/status", 0},
 		{"fragment", "https://example.com/page#section-2", "https://example.com/page", 1},
+		{"port with leading zeros", "http://example.com:08080/a", "http://example.com:8080/a", 0},
 		{"secret in a path segment", "https://ci.example.com/hooks/credential,01278A9BCXYZ", "https://ci.example.com/hooks/credential,<secret:generic-api-key>", 1},
 		{"secret in a query value", "https://ci.example.com/run?job=7&q=credential,01278A9BCXYZ", "https://ci.example.com/run?job=7", 1},
 		{"oauth implicit fragment", "https://app.example.com/cb#access_token=ya29.a0AfH6SM&token_type=Bearer", "https://app.example.com/cb", 1},
@@ -56,6 +57,7 @@ func TestURLDropped(t *testing.T) {
 		"", "example.com/path", "/relative", "mailto:alice@example.com", "javascript:alert(1)",
 		"file:///home/alice/x", "http://", "http:///path", "http://exa mple.com/", "https://example.com/a b",
 		"https://example.com/%zz", "http://[fe80::1%25eth0]/", "http://under_score..com/",
+		"http://0:0000000000000", "http://example.com:65536/", // no port: a number that may identify someone
 		"https://u1234567.ct.sendgrid.net/ls/click", "http://example.com/\x00", string([]byte{0xff, 0xfe}),
 	} {
 		if got, hits, ok := URL(in); ok || got != "" || hits != 0 {
