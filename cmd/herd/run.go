@@ -65,6 +65,7 @@ Commands:
   flush                                               send the outbox
   my-data export [--out FILE]                         everything the cloud keeps about this device (JSON)
   my-data delete                                      erase it all in the cloud (this device is then no longer enrolled)
+  rules test EVENTS.jsonl [--rules DIR]               evaluate recorded OS events against the shipped Linux Sigma rules (or DIR's)
 
 The cloud defaults to $HERD_CLOUD, else the cloud enrolled with, else
 ` + cli.DefaultCloud + `; the CA its certificate must chain to, to $HERD_CA, else
@@ -101,7 +102,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	// there is one); commands that keep state report the error.
 	dir, dirErr := m.stateDir(*stateFlag)
 	g := globals{cloud: *cloud, state: dir, ca: *caFlag}
-	if cmd := fl.Arg(0); dirErr != nil && cmd != "scan" && cmd != "help" && !(cmd == "privacy" && fl.Arg(1) == "inventory") {
+	if cmd := fl.Arg(0); dirErr != nil && cmd != "scan" && cmd != "help" && cmd != "rules" && !(cmd == "privacy" && fl.Arg(1) == "inventory") {
 		fmt.Fprintln(m.Stderr, "herd:", dirErr)
 		return ExitError
 	}
@@ -112,6 +113,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return m.enrollCmd(ctx, g, rest)
 	case "my-data":
 		return m.myDataCmd(ctx, g, rest)
+	case "rules":
+		return m.rulesCmd(ctx, rest)
 	case "consent":
 		return m.consentCmd(ctx, g, rest)
 	case "privacy":
