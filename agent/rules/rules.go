@@ -16,7 +16,9 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
+	ahocorasick "github.com/BobuSumisu/aho-corasick"
 	sigma "github.com/bradleyjkemp/sigma-go"
 	"github.com/bradleyjkemp/sigma-go/evaluator"
 )
@@ -32,11 +34,39 @@ type Rule struct {
 	ID, Title, Level, File string
 	Logsource              sigma.Logsource
 	eval                   *evaluator.RuleEvaluator
+	needs                  []string // lower-cased literals one of which a match needs; nil: always evaluate
 }
 
 // Set is a set of loaded rules.
 type Set struct {
 	Rules []*Rule
+	// NoPrefilter evaluates every applicable rule (for comparison).
+	NoPrefilter bool
+
+	once     sync.Once
+	literals *ahocorasick.Trie // every literal some rule needs
+	litRules [][]int           // literal → the rules needing it
+}
+
+// prepare builds the literal matcher of the prefilter.
+func (s *Set) prepare() {
+	s.once.Do(func() {
+		index := map[string]int{}
+		var words []string
+		for i, r := range s.Rules {
+			for _, l := range r.needs {
+				k, ok := index[l]
+				if !ok {
+					k = len(words)
+					index[l] = k
+					words = append(words, l)
+					s.litRules = append(s.litRules, nil)
+				}
+				s.litRules[k] = append(s.litRules[k], i)
+			}
+		}
+		s.literals = ahocorasick.NewTrieBuilder().AddStrings(words).Build()
+	})
 }
 
 // Shipped returns the Linux rules Herd ships.
@@ -140,7 +170,11 @@ func parse(b []byte) (*Rule, error) {
 			{Field: keywordField, Modifiers: []string{"contains"}, Values: values},
 		}}}
 	}
-	return &Rule{ID: r.ID, Title: r.Title, Level: r.Level, Logsource: r.Logsource, eval: evaluator.ForRule(r)}, nil
+	rule := &Rule{ID: r.ID, Title: r.Title, Level: r.Level, Logsource: r.Logsource, eval: evaluator.ForRule(r)}
+	if lits, ok := needs(r); ok {
+		rule.needs = lits
+	}
+	return rule, nil
 }
 
 // keywordField is the field keyword searches look in: every string value
@@ -251,8 +285,16 @@ func (s *Set) Evaluate(ctx context.Context, ev Event) ([]Match, error) {
 		fields[keywordField] = allValues(ev.Fields)
 		ev.Fields = fields
 	}
-	for _, r := range s.Rules {
-		if !r.applies(ev.Logsource) {
+	s.prepare()
+	possible := make([]bool, len(s.Rules))
+	s.literals.Walk([]byte(strings.ToLower(ev.Fields[keywordField].(string))), func(end, n, pattern int64) bool {
+		for _, i := range s.litRules[pattern] {
+			possible[i] = true
+		}
+		return true
+	})
+	for i, r := range s.Rules {
+		if !r.applies(ev.Logsource) || !s.NoPrefilter && r.needs != nil && !possible[i] {
 			continue
 		}
 		res, err := r.matches(ctx, ev.Fields)

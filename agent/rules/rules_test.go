@@ -122,13 +122,19 @@ func FuzzParseEvent(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	full := &Set{Rules: s.Rules, NoPrefilter: true}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := ParseEvent(b)
 		if err != nil {
 			return
 		}
-		if _, err := s.Evaluate(context.Background(), ev); err != nil {
+		got, err := s.Evaluate(context.Background(), ev)
+		if err != nil {
 			t.Fatalf("Evaluate(%q): %v", b, err)
+		}
+		// The prefilter never changes the answer.
+		if want, err := full.Evaluate(context.Background(), ev); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("Evaluate(%q) = %v with the prefilter, %v (%v) without", b, got, want, err)
 		}
 	})
 }
@@ -147,4 +153,50 @@ func FuzzParseRule(f *testing.F) {
 			t.Fatalf("a keyword search reached the evaluator: %v", err)
 		}
 	})
+}
+
+// TestPrefilterChangesNothing: the prefilter only skips rules that cannot
+// match. Events made of each rule's own literals (so that rules fire) and
+// the scenario events get the same matches with and without it.
+func TestPrefilterChangesNothing(t *testing.T) {
+	s, err := Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := &Set{Rules: s.Rules, NoPrefilter: true}
+	ctx := context.Background()
+	var events []Event
+	for _, r := range s.Rules {
+		for _, l := range r.needs {
+			f := map[string]any{}
+			for _, k := range []string{"Image", "CommandLine", "ParentImage", "ParentCommandLine", "TargetFilename", "DestinationHostname", "message", "type", "name", "key", "exe", "comm", "a0", "a1"} {
+				f[k] = l
+			}
+			events = append(events, Event{Logsource: r.Logsource, Fields: f})
+		}
+	}
+	paths, _ := filepath.Glob(filepath.Join("testdata", "*", "events.jsonl"))
+	for _, p := range paths {
+		b, _ := os.ReadFile(p)
+		for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			ev, err := ParseEvent(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events = append(events, ev)
+		}
+	}
+	fired := 0
+	for _, ev := range events {
+		a, err1 := s.Evaluate(ctx, ev)
+		b, err2 := full.Evaluate(ctx, ev)
+		if err1 != nil || err2 != nil || !slices.Equal(a, b) {
+			t.Fatalf("event %v: with the prefilter %v (%v), without %v (%v)", ev.Fields, a, err1, b, err2)
+		}
+		fired += len(a)
+	}
+	if fired < 50 {
+		t.Fatalf("only %d matches over %d events: the comparison says little", fired, len(events))
+	}
+	t.Logf("%d events, %d matches, the same with and without the prefilter", len(events), fired)
 }
