@@ -306,8 +306,16 @@ func TestIdentityRecordsSealed(t *testing.T) {
 	}
 	data := c.Data
 	c.Close() // flush the file store
-	found := 0
-	err = filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+	assertNotOnDisk(t, data, map[string][]byte{
+		"the e-mail": []byte(email), "the name": []byte(name), "the licence key": []byte(lic.Key), "the device id": []byte(dev.Device),
+	})
+}
+
+// assertNotOnDisk fails the test for each needle found in any file under dir.
+func assertNotOnDisk(t *testing.T, dir string, needles map[string][]byte) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -315,15 +323,15 @@ func TestIdentityRecordsSealed(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		found++
-		for _, s := range []string{email, name, lic.Key, dev.Device} {
-			if bytes.Contains(b, []byte(s)) {
-				t.Errorf("%s holds %q in plain text", p, s)
+		files++
+		for what, n := range needles {
+			if bytes.Contains(b, n) {
+				t.Errorf("%s is in %s in plain text", what, strings.TrimPrefix(p, dir))
 			}
 		}
 		return nil
 	})
-	if err != nil || found == 0 {
-		t.Fatalf("walk: %v (%d files)", err, found)
+	if err != nil || files == 0 {
+		t.Fatalf("walk %s: %v (%d files)", dir, err, files)
 	}
 }

@@ -163,9 +163,8 @@ func (s *Server) handleGetLicence(w http.ResponseWriter, r *http.Request) {
 	if !s.identity(w, r) {
 		return
 	}
-	id := r.PathValue("id")
-	if !idRE.MatchString(id) {
-		s.writeError(w, r, herd.Errorf(herd.EINVALID, "license id %q: not valid", id))
+	id, ok := s.pathID(w, r, "license")
+	if !ok {
 		return
 	}
 	l, _, err := s.Identity.Licence(r.Context(), id)
@@ -190,9 +189,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if !s.identity(w, r) {
 		return
 	}
-	id := r.PathValue("id")
-	if !idRE.MatchString(id) {
-		s.writeError(w, r, herd.Errorf(herd.EINVALID, "device id %q: not valid", id))
+	id, ok := s.pathID(w, r, "device")
+	if !ok {
 		return
 	}
 	d, err := s.Identity.Revoke(r.Context(), id)
@@ -336,10 +334,7 @@ func (s *Server) handleRemoveOperator(w http.ResponseWriter, r *http.Request) {
 	if !s.identity(w, r) {
 		return
 	}
-	if !idRE.MatchString(strings.ReplaceAll(strings.ReplaceAll(r.PathValue("name"), "-", ""), "_", "")) {
-		s.writeError(w, r, herd.Errorf(herd.EINVALID, "operator name %q: not valid", r.PathValue("name")))
-		return
-	}
+	// The identity service checks the name (invalid: 400, unknown: 404).
 	if err := s.Identity.RemoveOperator(r.Context(), r.PathValue("name")); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -26,18 +26,18 @@ func (s *Server) subjects(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// licenceID returns the {id} path value, checked.
-func (s *Server) licenceID(w http.ResponseWriter, r *http.Request) (string, bool) {
+// pathID returns the {id} path value, checked; what names it in the error.
+func (s *Server) pathID(w http.ResponseWriter, r *http.Request, what string) (string, bool) {
 	id := r.PathValue("id")
 	if !idRE.MatchString(id) {
-		s.writeError(w, r, herd.Errorf(herd.EINVALID, "license id %q: not valid", id))
+		s.writeError(w, r, herd.Errorf(herd.EINVALID, "%s id %q: not valid", what, id))
 		return "", false
 	}
 	return id, true
 }
 
 func (s *Server) handleExportPerson(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.licenceID(w, r)
+	id, ok := s.pathID(w, r, "license")
 	if !ok || !s.subjects(w, r) {
 		return
 	}
@@ -50,7 +50,7 @@ func (s *Server) handleExportPerson(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeletePerson(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.licenceID(w, r)
+	id, ok := s.pathID(w, r, "license")
 	if !ok || !s.subjects(w, r) {
 		return
 	}
