@@ -112,7 +112,7 @@ func (r *Reporter) Report(typ string, fields map[string]any) (queued bool, dropp
 		return false, nil, err
 	}
 	ev := herd.Event{ID: hex.EncodeToString(id), Type: et.Name, Category: et.Category, Time: r.now().UTC(), Payload: clean.Payload}
-	if err := r.State.Enqueue([]herd.Event{ev}); err != nil {
+	if _, err := r.State.Enqueue([]herd.Event{ev}); err != nil {
 		return false, clean.Dropped, err
 	}
 	return true, clean.Dropped, nil

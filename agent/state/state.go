@@ -13,12 +13,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
-
-	"github.com/herdsec/herd"
 )
 
 var (
@@ -35,6 +34,8 @@ const FileName = "state.db"
 // waits up to the open timeout and then fails with a clear error.
 type Store struct {
 	db *bolt.DB
+	// maxOutbox bounds the outbox's size in bytes (see SetOutboxLimit).
+	maxOutbox atomic.Int64
 }
 
 // Open opens (or creates) the state in dir, which is created mode 0700.
@@ -51,18 +52,20 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketOutbox, bucketSent} {
+		for _, b := range [][]byte{bucketMeta, bucketOutbox, bucketSent, bucketOutboxIndex} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return reindexOutbox(tx)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	st := &Store{db: db}
+	st.maxOutbox.Store(DefaultOutboxLimit)
+	return st, nil
 }
 
 // Close closes the state file.
@@ -106,90 +109,6 @@ func (s *Store) DeviceID() (string, error) {
 		return b.Put([]byte("device_id"), []byte(id))
 	})
 	return id, err
-}
-
-// Queued is an event waiting in the outbox.
-type Queued struct {
-	Seq uint64
-	herd.Event
-}
-
-// Enqueue appends events to the outbox, atomically.
-func (s *Store) Enqueue(events []herd.Event) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		for _, ev := range events {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			v, err := json.Marshal(ev)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(seqKey(seq), v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// Pending returns up to limit queued events, oldest first (limit <= 0: all).
-func (s *Store) Pending(limit int) ([]Queued, error) {
-	var out []Queued
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-			var q Queued
-			if err := json.Unmarshal(v, &q.Event); err != nil {
-				return fmt.Errorf("outbox entry %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			q.Seq = binary.BigEndian.Uint64(k)
-			out = append(out, q)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// Remove deletes delivered events from the outbox.
-func (s *Store) Remove(seqs []uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		for _, seq := range seqs {
-			if err := b.Delete(seqKey(seq)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// Purge deletes every queued event whose category keep does not accept,
-// and returns how many it deleted. Used when consent is withdrawn: nothing
-// of a category switched off may leave the device later.
-func (s *Store) Purge(keep func(herd.Category) bool) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.First(); k != nil; {
-			var ev struct {
-				Category herd.Category `json:"category"`
-			}
-			if err := json.Unmarshal(v, &ev); err != nil || !keep(ev.Category) {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-				k, v = c.Seek(k) // Delete moves the cursor; seek to the next key
-				continue
-			}
-			k, v = c.Next()
-		}
-		return nil
-	})
-	return n, err
 }
 
 // Sent is one batch as it was sent to the cloud.

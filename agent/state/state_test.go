@@ -28,7 +28,7 @@ func ev(id string, c herd.Category) herd.Event {
 
 func TestOutboxOrderPurgeAndRemove(t *testing.T) {
 	s := MustOpen(t, t.TempDir())
-	if err := s.Enqueue([]herd.Event{ev("a", herd.CategoryWeb), ev("b", herd.CategoryThreats), ev("c", herd.CategoryWeb), ev("d", herd.CategoryWeb), ev("e", herd.CategoryThreats)}); err != nil {
+	if _, err := s.Enqueue([]herd.Event{ev("a", herd.CategoryWeb), ev("b", herd.CategoryThreats), ev("c", herd.CategoryWeb), ev("d", herd.CategoryWeb), ev("e", herd.CategoryThreats)}); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.Purge(func(c herd.Category) bool { return c != herd.CategoryWeb })
