@@ -1,0 +1,13 @@
+//go:build !linux
+
+package fswatch
+
+import "errors"
+
+var errUnsupported = errors.New("fswatch: real-time protection needs Linux (fanotify or inotify)")
+
+// NewFanotify is not available on this system.
+func NewFanotify(dirs []string) (Watcher, error) { return nil, errUnsupported }
+
+// NewInotify is not available on this system.
+func NewInotify(dirs []string) (Watcher, error) { return nil, errUnsupported }
