@@ -206,10 +206,14 @@ func (q *Quarantine) Get(id string) (Item, error) {
 // Restore decrypts an item back to where it was (or to the path to, if not
 // empty) with its permissions, and removes it from the quarantine. It never
 // overwrites a file: if one exists at the destination, Restore fails.
+// Files with the same content are allowed from then on (Allow).
 func (q *Quarantine) Restore(id, to string) (Item, error) {
 	it, err := q.Get(id)
 	if err != nil {
 		return Item{}, err
+	}
+	if err := q.Allow(it.SHA256); err != nil {
+		return Item{}, fmt.Errorf("restore %s: %w", id, err)
 	}
 	dst := it.Path
 	if to != "" {
@@ -274,6 +278,31 @@ func (q *Quarantine) remove(id string) error {
 	}
 	return nil
 }
+
+// Allow records that files with this SHA-256 are to be left alone: the
+// person restored one. Real-time protection still alerts, but no longer
+// takes them.
+func (q *Quarantine) Allow(sha256Hex string) error {
+	if !shaPattern.MatchString(sha256Hex) {
+		return herd.Errorf(herd.EINVALID, "allow %q: not a SHA-256", sha256Hex)
+	}
+	dir := filepath.Join(q.dir, "allowed")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, strings.ToLower(sha256Hex)), nil, 0o600)
+}
+
+// Allowed reports whether files with this SHA-256 are to be left alone.
+func (q *Quarantine) Allowed(sha256Hex string) bool {
+	if !shaPattern.MatchString(sha256Hex) {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(q.dir, "allowed", strings.ToLower(sha256Hex)))
+	return err == nil
+}
+
+var shaPattern = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 func (q *Quarantine) file(id, ext string) string { return filepath.Join(q.dir, id+ext) }
 
