@@ -1,5 +1,7 @@
 // Package scan walks folders, hashes each file once and decides each file's
-// verdict from the local signature database first and the cloud second.
+// verdict from the local signature database first and the cloud second;
+// the members of archives are hashed and decided the same way, and every
+// file and member is also given to the optional content engines.
 package scan
 
 import (
@@ -9,16 +11,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/agent/archive"
 )
 
 // LocalDB is a local signature database (sigdb.DB implements it).
@@ -69,6 +74,19 @@ type Options struct {
 	// Progress, if set, is called from time to time with the files and bytes
 	// hashed so far.
 	Progress func(files, bytes int64)
+	// Archives bounds the walk into archives (zip, tar, gzip, bzip2, xz,
+	// nested): an archive is hashed as a file, then each member is hashed
+	// and decided like a file and reported as "archive.zip//member". nil
+	// uses archive.DefaultLimits(). An archive over the limits is reported
+	// as refused (Result.Refused).
+	Archives *archive.Limits
+	// NoArchives hashes archives as files only, without looking inside.
+	NoArchives bool
+	// Engines are given every file and archive member as well, in the
+	// same pass as the hashing. A threat an engine names is reported as
+	// malicious with the engine's name as Source and Where "local"; an
+	// engine's error is reported as an error for the file.
+	Engines []Engine
 }
 
 // Result is one finding: a detection or a file that could not be scanned.
@@ -81,6 +99,9 @@ type Result struct {
 	Test    bool         `json:"test,omitempty"`
 	SHA256  string       `json:"sha256,omitempty"`
 	Err     string       `json:"error,omitempty"`
+	// Refused: Err says why an archive was not walked to its end (a
+	// possible zip bomb, a member name escaping the archive).
+	Refused bool `json:"refused,omitempty"`
 }
 
 // Summary totals a scan.
@@ -95,6 +116,8 @@ type Summary struct {
 	CloudError    string        `json:"cloud_error,omitempty"`
 	FilterChecked int64         `json:"filter_files_checked,omitempty"`    // files checked against the offline filter
 	FilterHits    int64         `json:"filter_possible_matches,omitempty"` // its possible matches, also counted in Detections
+	Members       int64         `json:"archive_members,omitempty"`         // archive members hashed (not counted in Files and Bytes)
+	Refused       int64         `json:"archives_refused,omitempty"`        // archives refused, also counted in Errors
 	Duration      time.Duration `json:"duration_ns"`
 }
 
@@ -168,13 +191,43 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 		md5On = md5On || opt.DB.NeedsMD5()
 		sha1On = sha1On || opt.DB.NeedsSHA1()
 	}
+	lim := archive.DefaultLimits()
+	if opt.Archives != nil {
+		lim = *opt.Archives
+	}
+	var members int64 // archive members hashed, under progress's lock
 	var workers sync.WaitGroup
 	for range opt.Workers {
 		workers.Go(func() {
 			h := newHasher(md5On, sha1On)
+			// decide reports what the local database and the engines found
+			// and passes what is left to the cloud.
+			decide := func(path string, d herd.FileDigests, found []Result) {
+				for _, r := range found {
+					if r.Err == "" {
+						r.SHA256 = hex.EncodeToString(d.SHA256[:])
+					}
+					results <- r
+				}
+				if opt.DB != nil {
+					if name, ok := opt.DB.Match(&d); ok {
+						results <- Result{Path: path, Verdict: herd.VerdictMalicious, Threat: name, Source: herd.SourceLocalDB, Where: "local", Test: name == herd.EICARThreat, SHA256: hex.EncodeToString(d.SHA256[:])}
+						return
+					}
+				}
+				if opt.Cloud != nil || opt.Filter != nil {
+					undecided <- hashed{path, d}
+				}
+			}
 			for path := range files {
-				d, err := h.hashFile(path)
+				f, err := os.Open(path)
 				if err != nil {
+					results <- Result{Path: path, Err: err.Error()}
+					continue
+				}
+				d, found, err := h.scan(ctx, path, f, opt.Engines)
+				if err != nil {
+					f.Close()
 					results <- Result{Path: path, Err: err.Error()}
 					continue
 				}
@@ -182,14 +235,26 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 				progress.files++
 				progress.bytes += d.Size
 				progress.Unlock()
-				if opt.DB != nil {
-					if name, ok := opt.DB.Match(&d); ok {
-						results <- Result{Path: path, Verdict: herd.VerdictMalicious, Threat: name, Source: herd.SourceLocalDB, Where: "local", Test: name == herd.EICARThreat, SHA256: hex.EncodeToString(d.SHA256[:])}
-						continue
-					}
+				decide(path, d, found)
+				if opt.NoArchives || archive.Detect(h.head) == archive.None {
+					f.Close()
+					continue
 				}
-				if opt.Cloud != nil || opt.Filter != nil {
-					undecided <- hashed{path, d}
+				err = archive.Walk(ctx, path, f, d.Size, lim, func(m archive.Member, r io.Reader) error {
+					d, found, err := h.scan(ctx, m.Path, r, opt.Engines)
+					if err != nil {
+						return err
+					}
+					progress.Lock()
+					members++
+					progress.Unlock()
+					decide(m.Path, d, found)
+					return nil
+				})
+				f.Close()
+				if err != nil && ctx.Err() == nil {
+					var refused *archive.RefusedError
+					results <- Result{Path: path, Err: err.Error(), Refused: errors.As(err, &refused)}
 				}
 			}
 		})
@@ -255,6 +320,9 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 			}
 			if r.Err != "" {
 				sum.Errors++
+				if r.Refused {
+					sum.Refused++
+				}
 			} else {
 				sum.Detections++
 				switch r.Where {
@@ -274,7 +342,7 @@ func Scan(ctx context.Context, paths []string, opt Options, report func(Result))
 			}
 		}
 	}
-	sum.Files, sum.Bytes = progress.files, progress.bytes
+	sum.Files, sum.Bytes, sum.Members = progress.files, progress.bytes, members
 	if opt.Progress != nil {
 		opt.Progress(sum.Files, sum.Bytes)
 	}
@@ -344,10 +412,13 @@ func askCloud(ctx context.Context, cloud herd.ReputationService, batch []hashed,
 type hasher struct {
 	sha256, sha1, md5 hash.Hash // sha1 and md5 are nil when not wanted
 	buf, sum          []byte
+	// head holds the first archive.HeadSize bytes of the last input, to
+	// tell archives from other files without reading them again.
+	head []byte
 }
 
 func newHasher(withMD5, withSHA1 bool) *hasher {
-	h := &hasher{sha256: sha256.New(), buf: make([]byte, 256<<10), sum: make([]byte, 0, 32)}
+	h := &hasher{sha256: sha256.New(), buf: make([]byte, 256<<10), sum: make([]byte, 0, 32), head: make([]byte, 0, archive.HeadSize)}
 	if withMD5 {
 		h.md5 = md5.New()
 	}
@@ -357,6 +428,7 @@ func newHasher(withMD5, withSHA1 bool) *hasher {
 	return h
 }
 
+// hashFile hashes the file at path.
 func (h *hasher) hashFile(path string) (herd.FileDigests, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -375,10 +447,14 @@ func (h *hasher) hash(r io.Reader) (herd.FileDigests, error) {
 	if h.md5 != nil {
 		h.md5.Reset()
 	}
+	h.head = h.head[:0]
 	for {
 		n, err := r.Read(h.buf)
 		if n > 0 {
 			b := h.buf[:n]
+			if len(h.head) < cap(h.head) {
+				h.head = append(h.head, b[:min(n, cap(h.head)-len(h.head))]...)
+			}
 			h.sha256.Write(b)
 			if h.sha1 != nil {
 				h.sha1.Write(b)
@@ -406,4 +482,71 @@ func (h *hasher) hash(r io.Reader) (herd.FileDigests, error) {
 		d.HaveMD5 = true
 	}
 	return d, nil
+}
+
+// scan hashes r and, in the same pass, gives it to every engine, each
+// reading its own copy through a pipe. found holds the engines' threats
+// and errors (SHA256 left for the caller); on a read error the engines'
+// findings are dropped, since the content was not read whole.
+func (h *hasher) scan(ctx context.Context, name string, r io.Reader, engines []Engine) (d herd.FileDigests, found []Result, err error) {
+	if len(engines) == 0 {
+		d, err = h.hash(r)
+		return d, nil, err
+	}
+	feeds := make([]*io.PipeWriter, len(engines))
+	answers := make([]Result, len(engines))
+	var wg sync.WaitGroup
+	for i, e := range engines {
+		pr, pw := io.Pipe()
+		feeds[i] = pw
+		wg.Go(func() {
+			threat, err := e.Scan(ctx, name, pr)
+			// An engine that decided early reads no more: later writes
+			// to its pipe fail and the feed stops writing to it.
+			pr.CloseWithError(errEngineDone)
+			switch {
+			case err != nil:
+				answers[i] = Result{Path: name, Err: fmt.Sprintf("engine %s: %v", e.Name(), err)}
+			case threat != "":
+				answers[i] = Result{Path: name, Verdict: herd.VerdictMalicious, Threat: threat, Source: e.Name(), Where: "local"}
+			}
+		})
+	}
+	d, err = h.hash(io.TeeReader(r, fanout(slices.Clone(feeds))))
+	for _, pw := range feeds {
+		if err != nil {
+			pw.CloseWithError(err)
+		} else {
+			pw.Close()
+		}
+	}
+	wg.Wait()
+	if err != nil {
+		return d, nil, err
+	}
+	for _, a := range answers {
+		if a.Path != "" {
+			found = append(found, a)
+		}
+	}
+	return d, found, nil
+}
+
+var errEngineDone = errors.New("engine finished reading")
+
+// fanout writes to every pipe whose engine is still reading; it never
+// fails, so one engine stopping early does not stop the others or the
+// hashing.
+type fanout []*io.PipeWriter
+
+func (f fanout) Write(p []byte) (int, error) {
+	for i, pw := range f {
+		if pw == nil {
+			continue
+		}
+		if _, err := pw.Write(p); err != nil {
+			f[i] = nil
+		}
+	}
+	return len(p), nil
 }
