@@ -52,6 +52,8 @@ type Options struct {
 	CA *pki.Authority
 	// RequireDevices: agent routes need an enrolled device's certificate.
 	RequireDevices bool
+	// SampleMaxBytes caps a suspicious-file upload; 0: httpapi.DefaultMaxSampleBytes.
+	SampleMaxBytes int64
 	Logger         *slog.Logger
 }
 
@@ -66,8 +68,10 @@ type Cloud struct {
 	Engine  *reputation.Engine
 	// Identity runs licences, enrollment and operators.
 	Identity *identity.Service
-	Handler  http.Handler
-	Data     string // the data folder
+	// Samples holds suspicious-file samples, sealed.
+	Samples *jetstream.SampleStore
+	Handler http.Handler
+	Data    string // the data folder
 
 	geo    *geoip.Resolver
 	logger *slog.Logger
@@ -182,10 +186,17 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		Registry:       reg,
 	}
 	api.Identity = c.Identity
+	if err := c.openSamples(ctx, o, api); err != nil {
+		return c, err
+	}
 	api.Subjects = &dsr.Service{Identity: c.Identity, Ingest: c.Ingest, Stores: ingest.SubjectStores{
 		Events: c.DB.Telemetry(), Consents: c.DB.Consent(), Licences: c.DB.Licences(), Evidence: c.DB.Evidence(),
+		Samples: c.Samples,
 	}}
 	api.Audit = auditLog{log: c.DB.Audit(), mac: mac}
+	if err := c.openRules(ctx, o, api); err != nil {
+		return c, fmt.Errorf("rules: %w", err)
+	}
 	c.Handler = api.Handler()
 	return c, nil
 }

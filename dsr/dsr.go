@@ -2,8 +2,8 @@
 // everything kept about a person, or about one device) and deletion (of
 // all of it, confirmed). A person is the holder of a licence: their
 // identity records (the licence, with their e-mail and name), their
-// devices, each device's consent history and the telemetry stored under
-// the device's pseudonyms. The cloud keeps no file samples.
+// devices, each device's consent history, the telemetry stored under the
+// device's pseudonyms and the suspicious-file samples it offered.
 package dsr
 
 import (

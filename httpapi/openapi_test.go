@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/herdsec/herd"
+	"github.com/herdsec/herd/agent/rules/bundle"
 	"github.com/herdsec/herd/audit"
 	"github.com/herdsec/herd/consent"
 	"github.com/herdsec/herd/dsr"
@@ -260,6 +261,14 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"GET /v1/my-data":                    {"", "DeviceExport"},
 		"DELETE /v1/my-data":                 {"", "DeviceDeletion"},
 		"GET /v1/admin/audit/verify":         {"", "AuditReport"},
+		"GET /v1/rules":                      {"", "RuleBundle"},
+		"POST /v1/admin/rules":               {"PublishRulesRequest", "RulesSummary"},
+		"GET /v1/admin/rules":                {"", "RulesSummary"},
+		// Sample uploads and downloads are the file's bytes (application/octet-stream).
+		"POST /v1/samples":                        {"", "SampleReceipt"},
+		"GET /v1/admin/samples":                   {"", "SamplesResponse"},
+		"GET /v1/admin/samples/{sha256}":          {"", ""},
+		"POST /v1/admin/samples/{sha256}/verdict": {"SampleVerdictRequest", "SampleVerdictResponse"},
 	}
 	ids := map[string]string{}
 	for k, op := range documented {
@@ -280,7 +289,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 			if !op.RequestBody.Required {
 				t.Errorf("%s: requestBody is not required", k)
 			}
-			req = refName(op.RequestBody.Content["application/json"].Schema)
+			if mt := op.RequestBody.Content["application/json"]; mt != nil {
+				req = refName(mt.Schema)
+			}
 		}
 		if req != want.req {
 			t.Errorf("%s: request schema %q, want %q", k, req, want.req)
@@ -383,6 +394,11 @@ var wireTypes = map[string]reflect.Type{
 	"PersonDeletion":      reflect.TypeFor[dsr.PersonDeletion](),
 	"DeviceDeletion":      reflect.TypeFor[dsr.DeviceDeletion](),
 	"Problem":             reflect.TypeFor[herd.Problem](),
+	"RuleBundle":          reflect.TypeFor[bundle.Envelope](),
+	"PublishRulesRequest": reflect.TypeFor[PublishRulesRequest](),
+	"RuleFile":            reflect.TypeFor[bundle.File](),
+	"RulesSummary":        reflect.TypeFor[bundle.Summary](),
+	"RuleSummary":         reflect.TypeFor[bundle.RuleSummary](),
 	// The health check answers with a map; this is its one key.
 	"HealthStatus": reflect.TypeFor[struct {
 		Status string `json:"status"`
@@ -524,7 +540,7 @@ func TestOpenAPIInventory(t *testing.T) {
 
 // requestTypes are decoded with unknown fields refused, so their schemas must
 // say additionalProperties: false.
-var requestTypes = []string{"PrefixRequest", "PrefixQuery", "LookupRequest", "Object", "TelemetryRequest", "Event", "ConsentRequest", "ConsentRecord", "SetVerdictsRequest", "VerdictInput"}
+var requestTypes = []string{"PublishRulesRequest", "RuleFile", "PrefixRequest", "PrefixQuery", "LookupRequest", "Object", "TelemetryRequest", "Event", "ConsentRequest", "ConsentRecord", "SetVerdictsRequest", "VerdictInput"}
 
 func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 	doc := MustLoadOpenAPI(t)
@@ -573,6 +589,10 @@ func checkSchema(t *testing.T, doc *openAPI, path string, s *schema, typ reflect
 			t.Errorf("%s: format %q, want date-time (Go time.Time)", path, s.Format)
 		}
 	case typ == rawMessageType:
+	case typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Uint8:
+		if s.Format != "byte" {
+			t.Errorf("%s: format %q, want byte (Go []byte: base64)", path, s.Format)
+		}
 	case typ.Kind() == reflect.Slice:
 		if s.Items == nil {
 			t.Errorf("%s: array without items", path)
@@ -611,6 +631,8 @@ func jsonType(t reflect.Type) string {
 		return "string"
 	case t == rawMessageType:
 		return "object" // every JSON payload of the API is an object
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return "string" // bytes, in base64
 	}
 	switch t.Kind() {
 	case reflect.String:

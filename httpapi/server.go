@@ -59,10 +59,18 @@ type Server struct {
 	// Identity runs licences and enrollment (POST /v1/enroll, the licence
 	// and device admin routes); nil: those routes answer unavailable.
 	Identity IdentityService
+	// Samples keeps suspicious-file samples (POST /v1/samples, the
+	// /v1/admin/samples routes); nil: those routes answer unavailable.
+	Samples SampleService
+	// MaxSampleBytes caps a sample upload; 0: DefaultMaxSampleBytes.
+	MaxSampleBytes int64
 	// RequireDevices: the agent routes need an enrolled device's client
 	// certificate (mutual TLS), and telemetry and consent are accepted
 	// only for the device the certificate names.
 	RequireDevices bool
+	// Rules publishes and serves the signed behaviour rules (GET /v1/rules,
+	// /v1/admin/rules); nil: those routes answer unavailable.
+	Rules RuleService
 	// PositiveTTL and NegativeTTL are how long agents may cache known and
 	// unknown answers.
 	PositiveTTL time.Duration
@@ -132,6 +140,9 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/lookup", device: true, timed: true, handler: s.handleLookup},
 		{Method: "POST", Path: "/v1/lookup/prefix", device: true, timed: true, handler: s.handlePrefixLookup},
 		{Method: "GET", Path: "/v1/filter", device: true, timed: true, handler: s.handleFilter},
+		{Method: "GET", Path: "/v1/rules", device: true, timed: true, handler: s.handleRules},
+		{Method: "POST", Path: "/v1/admin/rules", admin: true, roles: adminOnly, timed: true, handler: s.handlePublishRules},
+		{Method: "GET", Path: "/v1/admin/rules", admin: true, roles: analystOrSupport, timed: true, handler: s.handleRulesSummary},
 		{Method: "POST", Path: "/v1/telemetry", device: true, timed: true, handler: s.handleTelemetry},
 		{Method: "POST", Path: "/v1/consent", device: true, timed: true, handler: s.handleConsent},
 		{Method: "GET", Path: "/v1/inventory", timed: true, handler: s.handleInventory},
@@ -155,6 +166,10 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/admin/verdict", admin: true, roles: analystOrSupport, timed: true, handler: s.handleGetVerdict},
 		{Method: "GET", Path: "/v1/admin/verdict/explain", admin: true, roles: analystOrSupport, timed: true, handler: s.handleExplain},
 		{Method: "GET", Path: "/v1/admin/telemetry/stats", admin: true, roles: analystOrPrivacy, timed: true, handler: s.handleTelemetryStats},
+		{Method: "POST", Path: "/v1/samples", device: true, timed: true, handler: s.handleSampleUpload},
+		{Method: "GET", Path: "/v1/admin/samples", admin: true, roles: analyst, timed: true, handler: s.handleListSamples},
+		{Method: "GET", Path: "/v1/admin/samples/{sha256}", admin: true, roles: analyst, timed: true, handler: s.handleGetSample},
+		{Method: "POST", Path: "/v1/admin/samples/{sha256}/verdict", admin: true, roles: analyst, timed: true, handler: s.handleSampleVerdict},
 	}
 }
 

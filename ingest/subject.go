@@ -27,6 +27,12 @@ type SubjectStores struct {
 		Objects(ctx context.Context, pseudonyms []string) ([]herd.Object, error)
 		Forget(ctx context.Context, pseudonyms []string) (int, error)
 	}
+	// Samples keeps suspicious-file samples, counting the devices that
+	// offered each by a stable pseudonym; nil: the cloud keeps none.
+	Samples interface {
+		Offered(ctx context.Context, pseudonym string) ([]string, error)
+		Forget(ctx context.Context, pseudonym string) (int, error)
+	}
 }
 
 // DeviceData is everything the telemetry side keeps of one device.
@@ -34,6 +40,7 @@ type DeviceData struct {
 	Consent   []json.RawMessage  `json:"consent"`   // the consent records kept, oldest first
 	Telemetry []herd.StoredEvent `json:"telemetry"` // the events stored under its pseudonyms
 	Evidence  []herd.Object      `json:"evidence"`  // the objects whose fleet evidence counts it
+	Samples   []string           `json:"samples"`   // SHA-256 of the suspicious files it offered that the cloud holds
 }
 
 // DeviceErasure reports what was erased of one device.
@@ -43,6 +50,7 @@ type DeviceErasure struct {
 	ConsentRecords int                      `json:"consent_records"`
 	LicenceLinks   int                      `json:"licence_links"` // device → licence entries of the reputation engine
 	Evidence       int                      `json:"evidence"`      // objects whose evidence no longer counts it
+	Samples        int                      `json:"samples"`       // suspicious-file samples no longer counting it (erased when it was the last)
 }
 
 // Export returns what the telemetry side keeps of device.
@@ -61,6 +69,14 @@ func (p *Pipeline) Export(ctx context.Context, s SubjectStores, device string) (
 	if d.Evidence, err = s.Evidence.Objects(ctx, p.Keys.All(device)); err != nil {
 		return d, err
 	}
+	if s.Samples != nil {
+		if d.Samples, err = s.Samples.Offered(ctx, p.SamplePseudonym(device)); err != nil {
+			return d, err
+		}
+	}
+	if d.Samples == nil {
+		d.Samples = []string{}
+	}
 	if d.Evidence == nil {
 		d.Evidence = []herd.Object{}
 	}
@@ -75,8 +91,9 @@ func (p *Pipeline) Export(ctx context.Context, s SubjectStores, device string) (
 
 // Erase securely erases everything the telemetry side keeps of device:
 // its events of every category under every kept pseudonym, its consent
-// records, and the reputation engine's link of its pseudonyms to a
-// licence. It counts what is left, to confirm.
+// records, the reputation engine's link of its pseudonyms to a licence,
+// and its place among the devices that offered each sample (a sample it
+// alone offered is erased). It counts what is left, to confirm.
 func (p *Pipeline) Erase(ctx context.Context, s SubjectStores, device string) (DeviceErasure, error) {
 	var e DeviceErasure
 	if err := ValidDevice(device); err != nil {
@@ -104,6 +121,11 @@ func (p *Pipeline) Erase(ctx context.Context, s SubjectStores, device string) (D
 	}
 	if e.Evidence, err = s.Evidence.Forget(ctx, pseudonyms); err != nil {
 		return e, err
+	}
+	if s.Samples != nil {
+		if e.Samples, err = s.Samples.Forget(ctx, p.SamplePseudonym(device)); err != nil {
+			return e, err
+		}
 	}
 	return e, nil
 }

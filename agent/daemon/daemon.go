@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herdsec/herd"
@@ -71,9 +72,14 @@ type Config struct {
 	Scan scan.Options
 	// Quarantine, if set, takes malicious files; else they are only reported.
 	Quarantine *quarantine.Quarantine
-	// Rules are evaluated on each process start from Processes.
+	// Rules are evaluated on each process start from Processes
+	// (SetRules replaces them while the daemon runs).
 	Rules     *rules.Set
 	Processes Processes
+	// OfferSample, if set, is called with the program a behaviour rule
+	// flagged (its path and SHA-256): it may upload it as a suspicious
+	// file, if consent allows and the cloud does not know it.
+	OfferSample func(ctx context.Context, path, sha256 string)
 	// StateDir is the agent's state (consent, outbox).
 	StateDir string
 	// Cloud receives the outbox; nil: events stay queued.
@@ -101,7 +107,11 @@ type Daemon struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+	rules   atomic.Pointer[rules.Set]
 }
+
+// SetRules replaces the behaviour rules (a new signed set from the cloud).
+func (d *Daemon) SetRules(s *rules.Set) { d.rules.Store(s) }
 
 // Stats counts what the daemon did since it started.
 type Stats struct {
@@ -136,6 +146,7 @@ func New(cfg Config) (*Daemon, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	d := &Daemon{cfg: cfg, log: log, wakeup: make(chan struct{}, 1)}
+	d.rules.Store(cfg.Rules)
 	if d.cfg.Alert == nil {
 		d.cfg.Alert = func(a Alert) {
 			log.Warn("ALERT", "kind", a.Kind, "path", a.Path, "threat", a.Threat, "rule", a.RuleID, "action", a.Action, "detail", a.Detail)
@@ -300,7 +311,7 @@ func (d *Daemon) scanFile(ctx context.Context, path string) {
 // process evaluates one process start against the behaviour rules.
 func (d *Daemon) process(ctx context.Context, ev rules.Event) {
 	d.count(func(s *Stats) { s.ProcessEvents++ })
-	ms, err := d.cfg.Rules.Evaluate(ctx, ev)
+	ms, err := d.rules.Load().Evaluate(ctx, ev)
 	if err != nil {
 		d.fail("rules", "rules.evaluate", err)
 		return
@@ -327,6 +338,9 @@ func (d *Daemon) process(ctx context.Context, ev rules.Event) {
 			fields["command_line"] = c
 		}
 		d.report(Report{"process.start", fields})
+	}
+	if sum != "" && d.cfg.OfferSample != nil && image != "" {
+		d.cfg.OfferSample(ctx, image, sum)
 	}
 }
 

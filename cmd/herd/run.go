@@ -52,8 +52,13 @@ const usage = `Usage: herd [--cloud URL] [--state DIR] [--ca FILE] COMMAND [ARGS
 Commands:
   enroll --license KEY (--ca-fingerprint SHA256 | --ca FILE) [--name NAME]
                                                    enroll this device with the cloud (a device certificate)
-  scan [--db FILE]... [--json] [--no-cloud|--offline] [--no-cache] [--private [--prefix-bits N]] PATH...
-                                                   scan files and folders
+  scan [--db FILE]... [--clamd ADDR] [--yara PATH]... [--no-archives] [--json] [--no-cloud|--offline] [--no-cache]
+       [--private [--prefix-bits N]] PATH...       scan files and folders, archives inside
+  watch [--path DIR]... [--db FILE]... [--clamd ADDR] [--yara PATH]... [--no-quarantine] [--no-cloud] [--no-rules]
+                                                   the agent daemon: real-time protection of the folders, behaviour
+                                                   rules on process starts, inventory and Wi-Fi checks, telemetry
+  quarantine list [--json] | restore ID [--to PATH] | delete ID
+                                                   files real-time protection took
   follow                                              keep cached verdicts current (runs until interrupted)
   update                                              download the offline filter of known malware
   consent show                                        what this device may send
@@ -65,7 +70,9 @@ Commands:
   flush                                               send the outbox
   my-data export [--out FILE]                         everything the cloud keeps about this device (JSON)
   my-data delete                                      erase it all in the cloud (this device is then no longer enrolled)
-  rules test EVENTS.jsonl [--rules DIR]               evaluate recorded OS events against the shipped Linux Sigma rules (or DIR's)
+  rules test EVENTS.jsonl [--rules DIR]               evaluate recorded OS events against the shipped Linux Sigma rules and the cloud's installed ones (or only DIR's)
+  rules update                                        download the cloud's signed rules; install them once verified (unsigned, altered, wrongly signed or older sets are refused)
+  rules list                                          every rule evaluated: shipped, and from the cloud
 
 The cloud defaults to $HERD_CLOUD, else the cloud enrolled with, else
 ` + cli.DefaultCloud + `; the CA its certificate must chain to, to $HERD_CA, else
@@ -114,7 +121,11 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	case "my-data":
 		return m.myDataCmd(ctx, g, rest)
 	case "rules":
-		return m.rulesCmd(ctx, rest)
+		return m.rulesWith(ctx, g, rest)
+	case "watch":
+		return m.watchCmd(ctx, g, rest)
+	case "quarantine":
+		return m.quarantineCmd(g, rest)
 	case "consent":
 		return m.consentCmd(ctx, g, rest)
 	case "privacy":
@@ -155,6 +166,8 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 	private := fl.Bool("private", false, "ask the cloud with hash prefixes only: it never learns which files are here")
 	prefixBits := fl.Int("prefix-bits", httpapi.DefaultPrefixBits, "with --private: leading `bits` of each SHA-256 sent (16-32; fewer hide more and cost more bytes)")
 	fl.StringVar(&cloudFlag, "cloud", cloudFlag, "cloud `URL`")
+	var engines engineFlags
+	engines.register(fl)
 	paths, err := cli.Parse(fl, args)
 	if err != nil {
 		return ExitError
@@ -175,6 +188,12 @@ func (m *Main) scan(ctx context.Context, g globals, args []string) int {
 		}
 	}
 	opt := scan.Options{DB: db, Workers: *workers}
+	closeEngines, err := engines.open(ctx, &opt)
+	defer closeEngines()
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "herd scan:", herd.ErrorMessage(err))
+		return ExitError
+	}
 	cloudURL := m.cloudURL(g, cloudFlag)
 	// The state is read if it exists (a scan never creates it): consent
 	// decides where lookups may go and whether findings are reported.
@@ -306,10 +325,17 @@ func (p *printer) result(r scan.Result) {
 		return
 	}
 	if r.Err != "" {
-		fmt.Fprintf(p.w, "%s: ERROR %s\n", r.Path, r.Err)
+		what := "ERROR"
+		if r.Refused {
+			what = "REFUSED"
+		}
+		fmt.Fprintf(p.w, "%s: %s %s\n", r.Path, what, r.Err)
 		return
 	}
 	from := "local database"
+	if r.Source != "" && r.Source != herd.SourceLocalDB && r.Where == "local" {
+		from = r.Source // an engine: clamd, yara
+	}
 	switch r.Where {
 	case "cloud":
 		from = "cloud, " + r.Source
@@ -394,6 +420,9 @@ func (p *printer) summary(s scan.Summary, cloudURL string, using fallbacks) {
 	fmt.Fprintf(p.w, "\n----------- SCAN SUMMARY -----------\n")
 	fmt.Fprintf(p.w, "Scanned files: %d\nScanned data:  %.2f MB\nDetections:    %d\nErrors:        %d\nCloud:         %s\n",
 		s.Files, float64(s.Bytes)/1e6, s.Detections, s.Errors, cloud)
+	if s.Members > 0 || s.Refused > 0 {
+		fmt.Fprintf(p.w, "In archives:   %d files scanned, %d archives refused (see the errors above)\n", s.Members, s.Refused)
+	}
 	if s.FilterChecked > 0 {
 		fmt.Fprintf(p.w, "Filter:        %d files checked, %d possible matches (to be confirmed online)\n", s.FilterChecked, s.FilterHits)
 	}

@@ -61,10 +61,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fl.SetOutput(m.Stderr)
 	fl.StringVar(&m.Out, "out", m.Out, "output `dir`: binaries, herdd data, corpus, results.json")
 	fl.BoolVar(&m.Quick, "quick", false, "smoke test: small corpus and database, 1 s load runs")
-	fl.StringVar(&m.Only, "only", "", "run only the `part` lookup, ingest, propagation or scan")
+	fl.StringVar(&m.Only, "only", "", "run only the `part` lookup, ingest, propagation, scan or agent")
 	fl.StringVar(&m.Serve204, "serve-204", "", "") // hidden: the ceiling server's child mode
 	fl.Usage = func() {
-		fmt.Fprintln(fl.Output(), "Usage: herdbench [-out DIR] [-quick] [-only lookup|ingest|propagation|scan]\n\nMeasures lookups, telemetry ingest and verdict propagation over HTTP, and herd scan; prints a table and writes DIR/results.json.")
+		fmt.Fprintln(fl.Output(), "Usage: herdbench [-out DIR] [-quick] [-only lookup|ingest|propagation|scan|agent]\n\nMeasures lookups, telemetry ingest and verdict propagation over HTTP, herd scan, and the agent daemon's idle memory; prints a table and writes DIR/results.json.")
 		fl.VisitAll(func(f *flag.Flag) {
 			if f.Usage != "" {
 				name, usage := flag.UnquoteUsage(f)
@@ -79,9 +79,9 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("unexpected argument %q", fl.Arg(0))
 	}
 	switch m.Only {
-	case "", "lookup", "ingest", "scan", "propagation":
+	case "", "lookup", "ingest", "scan", "propagation", "agent":
 	default:
-		return fmt.Errorf("-only %q: want lookup, ingest, propagation or scan", m.Only)
+		return fmt.Errorf("-only %q: want lookup, ingest, propagation, scan or agent", m.Only)
 	}
 	return nil
 }
@@ -130,6 +130,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Only == "" || m.Only == "scan" {
 		if res.Scan, err = runScan(ctx, p, out, bin, logf); err != nil {
 			return fmt.Errorf("scan: %w", err)
+		}
+	}
+	if m.Only == "" || m.Only == "agent" {
+		if res.Agent, err = runAgentIdle(ctx, p, out, bin, logf); err != nil {
+			return fmt.Errorf("agent: %w", err)
 		}
 	}
 	res.LoadAvgEnd = loadAvg()

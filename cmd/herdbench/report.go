@@ -21,6 +21,7 @@ type Results struct {
 	Ingest      *IngestResults      `json:"ingest,omitempty"`
 	Scan        *ScanResults        `json:"scan,omitempty"`
 	Propagation *PropagationResults `json:"propagation,omitempty"`
+	Agent       *AgentResults       `json:"agent,omitempty"`
 	Goals       []Goal              `json:"goals"`
 }
 
@@ -74,6 +75,15 @@ func evaluate(r *Results) []Goal {
 			Met:  pr.Connected == pr.Agents && pr.LastMs <= goalPropagation,
 		})
 	}
+	if a := r.Agent; a != nil {
+		// Stated for 1M signatures; a quick run's smaller database proves less.
+		gs = append(gs, Goal{
+			Name: "agent memory, idle",
+			Want: fmt.Sprintf("<= %d MB RSS with 1,000,000 signatures", goalAgentIdleMB),
+			Got:  fmt.Sprintf("%.1f MB RSS with %s signatures", a.RSSMB, thousands(float64(a.Signatures))),
+			Met:  a.Signatures >= 1_000_000 && a.RSSMB <= goalAgentIdleMB,
+		})
+	}
 	if s := r.Scan; s != nil {
 		// The goals are stated for 1M signatures; a quick run's smaller
 		// database is scaled to them.
@@ -119,6 +129,9 @@ func printReport(w io.Writer, r *Results) {
 	}
 	if r.Scan != nil {
 		printScan(w, r.Scan)
+	}
+	if r.Agent != nil {
+		printAgent(w, r.Agent)
 	}
 	fmt.Fprintf(w, "\nGoals\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -61,6 +61,15 @@ Commands:
                               everything kept about a licence's holder (JSON)
   person delete LICENSE-ID    erase all of it (telemetry, consent, identity, the
                               licence's data key); prints the confirmation
+  samples list                suspicious files agents uploaded, queued ones first
+  samples get SHA256 [--out FILE]
+                              download one (decrypted; audited) to FILE (mode
+                              0600, never over a file), default SHA256.sample
+  samples verdict SHA256 malicious|clean|suspicious [--threat NAME]
+                              judge it: an operator verdict served to agents
+  rules publish FOLDER        sign and serve every Sigma rule (.yml) under FOLDER as the
+                              agents' new rule set (admin); one bad rule publishes nothing
+  rules show                  the rule set the cloud serves: generation, signer, rules
 
 KIND is sha256, sha1, md5, url, domain or ip. The cloud defaults to
 $HERD_CLOUD, else ` + cli.DefaultCloud + `; DIR (herdd's data folder) to
@@ -103,6 +112,11 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"audit verify":    m.auditVerify,
 		"person export":   m.personExport,
 		"person delete":   m.personDelete,
+		"samples list":    m.samplesList,
+		"samples get":     m.samplesGet,
+		"samples verdict": m.samplesVerdict,
+		"rules publish":   m.rulesPublish,
+		"rules show":      m.rulesShow,
 	}
 	name := strings.Join(words[:min(2, len(words))], " ")
 	data := m.dataDir(*dataFlag)

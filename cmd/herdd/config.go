@@ -32,6 +32,8 @@ type Config struct {
 	// Rules turn the fleet's evidence into verdicts.
 	Rules reputation.Rules `yaml:"rules"`
 	TLS   TLSConfig        `yaml:"tls"`
+	// Samples sets how suspicious-file uploads are taken.
+	Samples SamplesConfig `yaml:"samples"`
 }
 
 // TLSConfig sets how the API is served. By default herdd is its own CA (in
@@ -108,6 +110,7 @@ func DefaultConfig() Config {
 		// the 30 days raw telemetry is kept, for deletion on request.
 		Pseudonym: PseudonymConfig{Rotation: Duration(inventory.PseudonymRotation), Keep: 5},
 		Rules:     reputation.DefaultRules(),
+		Samples:   defaultSamples(),
 	}
 }
 
@@ -196,6 +199,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Lookup.NegativeTTL < 0 || time.Duration(c.Lookup.NegativeTTL) > 24*time.Hour {
 		return bad("lookup.negative_ttl", c.Lookup.NegativeTTL, "must be between 0 and 24h")
+	}
+	if err := c.Samples.validate(bad); err != nil {
+		return err
 	}
 	if err := c.Rules.Validate(); err != nil {
 		return fmt.Errorf("config: rules.%w", err)

@@ -128,6 +128,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ASNDB:             c.GeoIP.ASNDB,
 		CA:                m.ca,
 		RequireDevices:    m.ca != nil,
+		SampleMaxBytes:    int64(c.Samples.MaxBytes),
 		Logger:            logger,
 	})
 	if err != nil {
