@@ -123,8 +123,8 @@ func objectName(gen uint64, digest string) string {
 }
 
 // prune deletes the bundles of generations older than the rulesKept
-// newest, and those of attempts that lost; a failure is left for the next
-// publication.
+// newest (an attempt that lost deletes its own bundle when it loses); a
+// failure is left for the next publication.
 func (s *RuleStore) prune(ctx context.Context, head uint64) {
 	infos, err := s.bundles.List(ctx)
 	if err != nil {

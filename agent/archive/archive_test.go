@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -311,5 +313,36 @@ func BenchmarkWalkTarGz(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWalkRefusesSparseTar: a sparse member stores none of its holes, so a
+// small plain tar could expand without bound; it is refused, not read.
+func TestWalkRefusesSparseTar(t *testing.T) {
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Skip("no tar command to make a sparse archive")
+	}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "holes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("end"), 300<<20) // 300 MiB, nearly all hole
+	f.Close()
+	out := filepath.Join(dir, "sparse.tar")
+	if b, err := exec.Command("tar", "--sparse", "-C", dir, "-cf", out, "holes").CombinedOutput(); err != nil {
+		t.Skipf("tar --sparse: %v: %s", err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 1<<20 {
+		t.Skipf("this tar stored the holes (%d bytes): no sparse member to test", len(data))
+	}
+	_, err = walkAll(t, "sparse.tar", data, archive.Limits{})
+	var ref *archive.RefusedError
+	if !errors.As(err, &ref) || !strings.Contains(ref.Detail, "sparse") || ref.Member != "holes" {
+		t.Fatalf("sparse tar: %v, want refused as sparse", err)
 	}
 }

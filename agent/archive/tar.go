@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // tar walks a tar stream. Only regular files are members: links, devices,
@@ -32,6 +33,11 @@ func (w *walker) tar(name string, r io.Reader, depth int) error {
 		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeGNUSparse {
 			continue
 		}
+		// A sparse member expands to any size from a few stored bytes: the
+		// one way a plain tar can hold a bomb. Refused, not read.
+		if isSparse(h) {
+			return w.refuse(&RefusedError{Archive: name, Member: h.Name, Reason: ReasonRatio, Detail: "sparse member (its holes are not stored)"})
+		}
 		// No ratio here: tar stores, and the bytes it yields were counted
 		// by the layer that decompressed them.
 		m := &meter{w: w, r: tr, archive: name, member: h.Name}
@@ -39,4 +45,18 @@ func (w *walker) tar(name string, r io.Reader, depth int) error {
 			return err
 		}
 	}
+}
+
+// isSparse reports whether a tar header describes a sparse file, in GNU
+// or PAX form.
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,6 +109,30 @@ type Daemon struct {
 	statsMu sync.Mutex
 	stats   Stats
 	rules   atomic.Pointer[rules.Set]
+
+	offers    chan offer
+	offeredMu sync.Mutex
+	offered   map[string]bool // programs offered since the start (bounded)
+}
+
+// offer is a program to offer as a sample.
+type offer struct{ path, sha256 string }
+
+// maxOffered bounds the memory of programs already offered.
+const maxOffered = 10_000
+
+// firstOffer reports whether sha256 was not offered yet, and remembers it.
+func (d *Daemon) firstOffer(sha256 string) bool {
+	d.offeredMu.Lock()
+	defer d.offeredMu.Unlock()
+	if d.offered[sha256] {
+		return false
+	}
+	if len(d.offered) >= maxOffered {
+		clear(d.offered)
+	}
+	d.offered[sha256] = true
+	return true
 }
 
 // SetRules replaces the behaviour rules (a new signed set from the cloud).
@@ -145,7 +170,7 @@ func New(cfg Config) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	d := &Daemon{cfg: cfg, log: log, wakeup: make(chan struct{}, 1)}
+	d := &Daemon{cfg: cfg, log: log, wakeup: make(chan struct{}, 1), offers: make(chan offer, 16), offered: map[string]bool{}}
 	d.rules.Store(cfg.Rules)
 	if d.cfg.Alert == nil {
 		d.cfg.Alert = func(a Alert) {
@@ -196,6 +221,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 		d.report(Report{"feature.used", map[string]any{"feature": "rules", "used": true}})
 	}
+	if d.cfg.OfferSample != nil {
+		// Uploads (a lookup, then up to the size cap) run apart from the
+		// process events, one at a time.
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case o := <-d.offers:
+					d.cfg.OfferSample(ctx, o.path, o.sha256)
+				}
+			}
+		})
+	}
 	for _, t := range d.cfg.Tasks {
 		wg.Go(func() { d.periodic(ctx, t) })
 	}
@@ -221,7 +260,7 @@ func (d *Daemon) watch(ctx context.Context, w fswatch.Watcher) {
 				}
 				queue, pending[e.Path] = append(queue, e.Path), true
 			case err := <-w.Errors():
-				d.fail("watch", "watch.error", err)
+				d.watchError(ctx, err)
 			}
 			continue
 		}
@@ -237,7 +276,7 @@ func (d *Daemon) watch(ctx context.Context, w fswatch.Watcher) {
 					queue, pending[e.Path] = append(queue, e.Path), true
 				}
 			case err := <-w.Errors():
-				d.fail("watch", "watch.error", err)
+				d.watchError(ctx, err)
 			default:
 				drained = true
 			}
@@ -252,14 +291,30 @@ func (d *Daemon) watch(ctx context.Context, w fswatch.Watcher) {
 	}
 }
 
+// watchError handles a watcher's failure: lost events mean files written
+// meanwhile were not seen, so the folders are scanned again.
+func (d *Daemon) watchError(ctx context.Context, err error) {
+	d.fail("watch", "watch.error", err)
+	if errors.Is(err, fswatch.ErrOverflow) && len(d.cfg.Folders) > 0 {
+		d.log.Warn("events were lost: scanning the watched folders again", "folders", d.cfg.Folders)
+		d.scanFiles(ctx, d.cfg.Folders, "scheduled")
+	}
+}
+
 // scanFile scans one file and acts on what it finds.
 func (d *Daemon) scanFile(ctx context.Context, path string) {
+	d.scanFiles(ctx, []string{path}, "realtime")
+}
+
+// scanFiles scans files or folders and acts on what it finds.
+func (d *Daemon) scanFiles(ctx context.Context, paths []string, trigger string) {
 	var found []scan.Result
-	sum, err := scan.Scan(ctx, []string{path}, d.cfg.Scan, func(r scan.Result) { found = append(found, r) })
+	sum, err := scan.Scan(ctx, paths, d.cfg.Scan, func(r scan.Result) { found = append(found, r) })
 	if err != nil {
 		return // stopping
 	}
 	d.count(func(s *Stats) { s.FilesScanned += sum.Files })
+	taken := map[string]bool{} // files quarantined in this pass (an archive with several finds)
 	for _, r := range found {
 		if r.Err != "" {
 			continue // gone already, or unreadable: nothing to act on
@@ -277,22 +332,31 @@ func (d *Daemon) scanFile(ctx context.Context, path string) {
 			d.cfg.Alert(a)
 			continue
 		}
-		if d.cfg.Quarantine != nil && d.cfg.Quarantine.Allowed(r.SHA256) {
-			d.log.Info("left alone: restored from quarantine before", "path", r.Path, "threat", r.Threat)
-			continue
+		// A find inside an archive ("a.zip//m") takes the archive itself.
+		file, wantSHA := r.Path, r.SHA256
+		if outer, _, inside := strings.Cut(r.Path, "//"); inside {
+			file, wantSHA = outer, ""
 		}
-		if d.cfg.Quarantine != nil && r.Verdict == herd.VerdictMalicious && r.Path == path {
-			if _, err := d.cfg.Quarantine.Add(path, r.Threat, r.SHA256); err != nil {
+		switch {
+		case d.cfg.Quarantine == nil || r.Verdict != herd.VerdictMalicious:
+		case d.cfg.Quarantine.Allowed(r.SHA256):
+			// The person restored this content from the quarantine before:
+			// it stays, and every find of it is still told.
+			a.Action, a.Detail = "allowed", "restored from quarantine before: left in place"
+		case taken[file]:
+			a.Action = "quarantined"
+		default:
+			if _, err := d.cfg.Quarantine.Add(file, r.Threat, wantSHA); err != nil {
 				a.Action, a.Detail = "failed", "quarantine: "+err.Error()
 				d.fail("watch", "quarantine.failed", err)
 			} else {
-				a.Action = "quarantined"
+				a.Action, taken[file] = "quarantined", true
 				d.count(func(s *Stats) { s.Quarantined++ })
 			}
 		}
 		d.cfg.Alert(a)
 		fields := map[string]any{"sha256": r.SHA256, "threat_name": r.Threat, "method": method, "action": a.Action, "path": r.Path}
-		if a.Action == "failed" {
+		if a.Action == "failed" || a.Action == "allowed" {
 			fields["action"] = "none"
 		}
 		d.report(Report{"threat.detected", fields})
@@ -303,7 +367,7 @@ func (d *Daemon) scanFile(ctx context.Context, path string) {
 	if len(found) > 0 || sum.Errors > 0 {
 		d.report(Report{"scan.finished", map[string]any{
 			"duration_ms": sum.Duration.Milliseconds(), "files": sum.Files, "bytes": sum.Bytes,
-			"detections": sum.Detections, "errors": sum.Errors, "trigger": "realtime",
+			"detections": sum.Detections, "errors": sum.Errors, "trigger": trigger,
 		}})
 	}
 }
@@ -339,8 +403,12 @@ func (d *Daemon) process(ctx context.Context, ev rules.Event) {
 		}
 		d.report(Report{"process.start", fields})
 	}
-	if sum != "" && d.cfg.OfferSample != nil && image != "" {
-		d.cfg.OfferSample(ctx, image, sum)
+	if sum != "" && d.cfg.OfferSample != nil && image != "" && d.firstOffer(sum) {
+		select {
+		case d.offers <- offer{image, sum}:
+		default:
+			d.log.Warn("sample not offered: the upload queue is full", "path", image)
+		}
 	}
 }
 
@@ -460,10 +528,17 @@ func (d *Daemon) flushLoop(ctx context.Context) {
 				return
 			}
 		}
-		err := d.withReporter(func(rep *report.Reporter) error {
-			_, err := rep.Flush(ctx, d.cfg.Cloud, d.cfg.CloudURL)
-			return err
-		})
+		// One batch per opening of the state: between batches the state is
+		// free for the agent's commands and the daemon's other work.
+		var err error
+		for more := true; more && err == nil && ctx.Err() == nil; {
+			err = d.withReporter(func(rep *report.Reporter) error {
+				rep.MaxBatches = 1
+				res, err := rep.Flush(ctx, d.cfg.Cloud, d.cfg.CloudURL)
+				more = res.More
+				return err
+			})
+		}
 		if err != nil && ctx.Err() == nil {
 			d.count(func(s *Stats) { s.FlushFailures++ })
 			failing = true

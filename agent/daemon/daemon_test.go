@@ -1,6 +1,8 @@
 package daemon_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -13,12 +15,15 @@ import (
 
 	"github.com/herdsec/herd"
 	"github.com/herdsec/herd/agent/daemon"
+	"github.com/herdsec/herd/agent/fswatch"
 	"github.com/herdsec/herd/agent/quarantine"
 	"github.com/herdsec/herd/agent/report"
 	"github.com/herdsec/herd/agent/rules"
 	"github.com/herdsec/herd/agent/scan"
 	"github.com/herdsec/herd/agent/state"
+	"github.com/herdsec/herd/cloud"
 	"github.com/herdsec/herd/consent"
+	"github.com/herdsec/herd/httpapi"
 	"github.com/herdsec/herd/scrub"
 	"github.com/herdsec/herd/sigdb"
 )
@@ -194,6 +199,10 @@ func TestRealTimeQuarantine(t *testing.T) {
 	for d.Stats().FilesScanned < scanned+2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	a = al.waitFor(t, "file", func(a daemon.Alert) bool { return a.Path == bad+".copy" })
+	if a.Action != "allowed" {
+		t.Fatalf("a restored content found again: %+v, want an alert that it was allowed", a)
+	}
 	for _, p := range []string{bad, bad + ".copy"} {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("%s taken again after a restore: %v", p, err)
@@ -266,5 +275,102 @@ func TestBehaviourRuleAlertsAndReports(t *testing.T) {
 		if e["image_path"] == "/usr/bin/ls" {
 			t.Fatalf("a process no rule matched was reported: %+v", e)
 		}
+	}
+}
+
+// TestArchiveFindTakesTheArchive: a threat inside a zip written into a
+// watched folder sends the zip itself to the quarantine, once.
+func TestArchiveFindTakesTheArchive(t *testing.T) {
+	stateDir, watched := withConsent(t), t.TempDir()
+	q, err := quarantine.Open(filepath.Join(stateDir, "quarantine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, al := start(t, daemon.Config{Folders: []string{watched}, StateDir: stateDir, Quarantine: q, Scan: scan.Options{DB: sigdb.Builtin()}})
+	time.Sleep(200 * time.Millisecond)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range []string{"a/eicar.com", "b/eicar.txt"} {
+		w, _ := zw.Create(name)
+		w.Write([]byte(herd.EICAR))
+	}
+	zw.Close()
+	src := filepath.Join(t.TempDir(), "tools.zip")
+	os.WriteFile(src, buf.Bytes(), 0o600)
+	zipPath := filepath.Join(watched, "tools.zip")
+	if out, err := exec.Command("cp", src, zipPath).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for range 2 {
+		a := al.wait(t, "file")
+		if a.Action != "quarantined" || !strings.HasPrefix(a.Path, zipPath+"//") {
+			t.Fatalf("alert %+v", a)
+		}
+	}
+	if _, err := os.Stat(zipPath); !os.IsNotExist(err) {
+		t.Fatalf("archive still in place: %v", err)
+	}
+	if items, _ := q.List(); len(items) != 1 || items[0].Path != zipPath {
+		t.Fatalf("quarantine = %+v, want the zip once", items)
+	}
+}
+
+// overflowing is a watcher whose kernel queue overflowed at once.
+type overflowing struct {
+	events chan fswatch.Event
+	errs   chan error
+}
+
+func (w *overflowing) Events() <-chan fswatch.Event { return w.events }
+func (w *overflowing) Errors() <-chan error         { return w.errs }
+func (w *overflowing) Kind() string                 { return "test" }
+func (w *overflowing) Close() error                 { return nil }
+
+// TestOverflowRescansFolders: when the watcher lost events, the folders are
+// scanned again, so a file written meanwhile is still found.
+func TestOverflowRescansFolders(t *testing.T) {
+	stateDir, watched := withConsent(t), t.TempDir()
+	missed := filepath.Join(watched, "deep", "missed.com")
+	os.MkdirAll(filepath.Dir(missed), 0o700)
+	os.WriteFile(missed, []byte(herd.EICAR), 0o600)
+	q, _ := quarantine.Open(filepath.Join(stateDir, "quarantine"))
+	w := &overflowing{events: make(chan fswatch.Event), errs: make(chan error, 1)}
+	w.errs <- fswatch.ErrOverflow
+	_, al := start(t, daemon.Config{Folders: []string{watched}, Watcher: w, StateDir: stateDir, Quarantine: q, Scan: scan.Options{DB: sigdb.Builtin()}})
+	if a := al.wait(t, "file"); a.Path != missed || a.Action != "quarantined" {
+		t.Fatalf("alert %+v", a)
+	}
+}
+
+// TestFlushesToTheCloud: the daemon sends the outbox to a real cloud, a
+// batch per opening of the state, until it is empty.
+func TestFlushesToTheCloud(t *testing.T) {
+	c, srv := cloud.MustOpenTest(t)
+	client, err := httpapi.NewClient(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateDir := withConsent(t)
+	st, _ := state.Open(stateDir)
+	rep := &report.Reporter{State: st, Scrubber: scrub.Inventory{}}
+	for i := range 250 {
+		if ok, _, err := rep.Report("scan.finished", map[string]any{"files": i, "trigger": "scheduled"}); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	st.Close()
+	d, _ := start(t, daemon.Config{StateDir: stateDir, Cloud: client, CloudURL: srv.URL, Flush: 50 * time.Millisecond})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if s, _ := c.DB.Telemetry().Stats(context.Background()); s.Events == 250 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s, _ := c.DB.Telemetry().Stats(context.Background()); s.Events != 250 {
+		t.Fatalf("cloud holds %d events, want 250 (%+v)", s.Events, d.Stats())
+	}
+	if q := queued(t, stateDir); len(q) != 0 {
+		t.Fatalf("outbox not empty: %v", q)
 	}
 }

@@ -32,7 +32,14 @@ func NewFanotify(dirs []string) (Watcher, error) {
 		return nil, fmt.Errorf("fanotify: %w (it needs root or CAP_SYS_ADMIN)", err)
 	}
 	for _, d := range dirs {
-		if err := unix.FanotifyMark(fd, unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT, unix.FAN_CLOSE_WRITE, unix.AT_FDCWD, d); err != nil {
+		// A filesystem mark sees writes through every mount of the
+		// filesystem (another mount namespace's too: a sandboxed service,
+		// a container); kernels before 4.20 have mount marks only.
+		err := unix.FanotifyMark(fd, unix.FAN_MARK_ADD|unix.FAN_MARK_FILESYSTEM, unix.FAN_CLOSE_WRITE, unix.AT_FDCWD, d)
+		if errors.Is(err, unix.EINVAL) {
+			err = unix.FanotifyMark(fd, unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT, unix.FAN_CLOSE_WRITE, unix.AT_FDCWD, d)
+		}
+		if err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("fanotify mark %s: %w", d, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,12 @@ func watchers(t *testing.T, dir string) []fswatch.Watcher {
 	} else {
 		t.Logf("fanotify not tested here: %v", err)
 	}
+	// What the daemon uses: fanotify with inotify beside it, where permitted.
+	if w, fallback, err := fswatch.New([]string{dir}); err != nil {
+		t.Fatal(err)
+	} else if fallback == nil {
+		ws = append(ws, w)
+	}
 	t.Cleanup(func() {
 		for _, w := range ws {
 			w.Close()
@@ -61,7 +68,7 @@ func TestWrittenFilesAreReported(t *testing.T) {
 	}
 	for _, w := range watchers(t, dir) {
 		t.Run(w.Kind(), func(t *testing.T) {
-			base := filepath.Join(dir, w.Kind())
+			base := filepath.Join(dir, strings.ReplaceAll(w.Kind(), "+", "-"))
 			// A file written and closed by another process (fanotify
 			// leaves out the watcher's own writes).
 			p := base + "-written"
@@ -72,14 +79,17 @@ func TestWrittenFilesAreReported(t *testing.T) {
 				t.Fatalf("fanotify event without the writer's pid: %+v", e)
 			}
 			if w.Kind() == "fanotify" {
-				return // fanotify reports writes only; moves and new folders are inotify's concern
+				return // fanotify alone reports writes only; New adds inotify for moves and new folders
 			}
-			// A file moved in from elsewhere.
-			src := filepath.Join(t.TempDir(), "moved")
-			os.WriteFile(src, []byte("y"), 0o600)
-			if err := os.Rename(src, base+"-moved"); err == nil {
-				waitFor(t, w, base+"-moved")
+			// A file moved in from elsewhere (a download renamed at its end).
+			src := filepath.Join(dir, "."+strings.ReplaceAll(w.Kind(), "+", "-")+"-download.part")
+			if out, err := exec.Command("/bin/sh", "-c", `echo y > "$1"`, "sh", src).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
 			}
+			if err := os.Rename(src, base+"-moved"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, w, base+"-moved")
 			// A file in a folder created after the watch started.
 			sub := filepath.Join(base+"-sub", "deeper")
 			if err := os.MkdirAll(sub, 0o700); err != nil {

@@ -11,3 +11,5 @@ func NewFanotify(dirs []string) (Watcher, error) { return nil, errUnsupported }
 
 // NewInotify is not available on this system.
 func NewInotify(dirs []string) (Watcher, error) { return nil, errUnsupported }
+
+func newMoves(dirs []string) (Watcher, error) { return nil, errUnsupported }

@@ -13,11 +13,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const inotifyMask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_CREATE | unix.IN_DELETE_SELF | unix.IN_ONLYDIR
+const (
+	inotifyMask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_CREATE | unix.IN_DELETE_SELF | unix.IN_ONLYDIR
+	// movesMask is inotify's share beside fanotify: files moved in (a
+	// download renamed at its end) and new folders.
+	movesMask = unix.IN_MOVED_TO | unix.IN_CREATE | unix.IN_DELETE_SELF | unix.IN_ONLYDIR
+)
 
 type inotify struct {
 	f      *os.File
 	fd     int
+	mask   uint32
 	events chan Event
 	errs   chan error
 	once   sync.Once
@@ -29,6 +35,14 @@ type inotify struct {
 
 // NewInotify watches dirs and every folder below them with inotify.
 func NewInotify(dirs []string) (Watcher, error) {
+	w, err := newInotify(dirs, inotifyMask)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func newInotify(dirs []string, mask uint32) (*inotify, error) {
 	dirs, err := cleanDirs(dirs)
 	if err != nil {
 		return nil, err
@@ -37,7 +51,7 @@ func NewInotify(dirs []string) (Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	w := &inotify{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), events: make(chan Event, 256), errs: make(chan error, 16), done: make(chan struct{}), paths: map[int32]string{}}
+	w := &inotify{fd: fd, mask: mask, f: os.NewFile(uintptr(fd), "inotify"), events: make(chan Event, 256), errs: make(chan error, 16), done: make(chan struct{}), paths: map[int32]string{}}
 	for _, d := range dirs {
 		if err := w.addTree(d, false); err != nil {
 			w.f.Close()
@@ -74,7 +88,7 @@ func (w *inotify) addTree(root string, announce bool) error {
 			return nil
 		}
 		if d.IsDir() {
-			wd, err := unix.InotifyAddWatch(w.fd, path, inotifyMask)
+			wd, err := unix.InotifyAddWatch(w.fd, path, w.mask)
 			if err != nil {
 				if path == root && !announce {
 					return fmt.Errorf("watch %s: %w", path, err)
@@ -180,4 +194,13 @@ func DecodeInotify(b []byte) []InotifyEvent {
 		b = b[inotifyLen+int(nameLen):]
 	}
 	return out
+}
+
+// newMoves watches dirs for files moved in and new folders only.
+func newMoves(dirs []string) (Watcher, error) {
+	w, err := newInotify(dirs, movesMask)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }

@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
@@ -119,7 +120,14 @@ var ErrChanged = errors.New("file changed since it was scanned")
 // its encrypted copy is safely on disk; if it cannot be removed, the copy is
 // deleted again and the error returned.
 func (q *Quarantine) Add(path, threat, wantSHA256 string) (Item, error) {
-	f, err := os.Open(path)
+	// A symbolic link is not the file: taking the link would leave the
+	// file, following it could take a file the detection was not about.
+	if li, err := os.Lstat(path); err != nil {
+		return Item{}, fmt.Errorf("quarantine %s: %w", path, err)
+	} else if !li.Mode().IsRegular() {
+		return Item{}, fmt.Errorf("quarantine %s: not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return Item{}, fmt.Errorf("quarantine %s: %w", path, err)
 	}
@@ -153,6 +161,12 @@ func (q *Quarantine) Add(path, threat, wantSHA256 string) (Item, error) {
 	if _, err := q.writeSealed(q.file(it.ID, ".meta"), it.ID+".meta", bytes.NewReader(meta)); err != nil {
 		os.Remove(q.file(it.ID, ".bin"))
 		return Item{}, fmt.Errorf("quarantine %s: %w", path, err)
+	}
+	// The path must still name the file that was read: if it was swapped
+	// meanwhile, removing it would take another file.
+	if now, err := os.Lstat(path); err != nil || !os.SameFile(now, fi) {
+		q.remove(it.ID)
+		return Item{}, fmt.Errorf("quarantine %s: %w", path, ErrChanged)
 	}
 	if err := os.Remove(path); err != nil {
 		q.remove(it.ID)
@@ -208,12 +222,23 @@ func (q *Quarantine) Get(id string) (Item, error) {
 // overwrites a file: if one exists at the destination, Restore fails.
 // Files with the same content are allowed from then on (Allow).
 func (q *Quarantine) Restore(id, to string) (Item, error) {
+	restored := false
 	it, err := q.Get(id)
 	if err != nil {
 		return Item{}, err
 	}
-	if err := q.Allow(it.SHA256); err != nil {
-		return Item{}, fmt.Errorf("restore %s: %w", id, err)
+	// Allowed before the content is written (a watching daemon must not
+	// take it back while it is being restored), and no longer if the
+	// restore fails.
+	if !q.Allowed(it.SHA256) {
+		if err := q.Allow(it.SHA256); err != nil {
+			return Item{}, fmt.Errorf("restore %s: %w", id, err)
+		}
+		defer func() {
+			if !restored {
+				os.Remove(filepath.Join(q.dir, "allowed", it.SHA256))
+			}
+		}()
 	}
 	dst := it.Path
 	if to != "" {
@@ -253,6 +278,7 @@ func (q *Quarantine) Restore(id, to string) (Item, error) {
 		return Item{}, fmt.Errorf("restore %s: %w", id, err)
 	}
 	it.Path = dst
+	restored = true
 	return it, q.remove(id)
 }
 

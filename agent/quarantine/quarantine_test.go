@@ -136,3 +136,46 @@ func TestOtherKeyOrTamperingCannotRestore(t *testing.T) {
 		t.Fatal("read a record under another key")
 	}
 }
+
+// TestFailedRestoreAllowsNothing: a restore refused (a file is in the way)
+// leaves the content as it was: not allow-listed.
+func TestFailedRestoreAllowsNothing(t *testing.T) {
+	q, _ := quarantine.Open(t.TempDir())
+	path := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(path, []byte(herd.EICAR), 0o600)
+	it, err := q.Add(path, "x", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte("in the way"), 0o600)
+	if _, err := q.Restore(it.ID, ""); err == nil {
+		t.Fatal("restored over a file")
+	}
+	if q.Allowed(it.SHA256) {
+		t.Fatal("a refused restore allow-listed the content")
+	}
+	os.Remove(path)
+	if _, err := q.Restore(it.ID, ""); err != nil || !q.Allowed(it.SHA256) {
+		t.Fatalf("restore: %v; allowed %v", err, q.Allowed(it.SHA256))
+	}
+}
+
+// TestSymlinkIsNotTaken: a link to a detected file is refused; the file
+// and the link stay.
+func TestSymlinkIsNotTaken(t *testing.T) {
+	q, _ := quarantine.Open(t.TempDir())
+	dir := t.TempDir()
+	target, link := filepath.Join(dir, "target"), filepath.Join(dir, "link")
+	os.WriteFile(target, []byte(herd.EICAR), 0o600)
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Add(link, "x", ""); err == nil {
+		t.Fatal("quarantined through a symbolic link")
+	}
+	for _, p := range []string{target, link} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Fatalf("%s gone: %v", p, err)
+		}
+	}
+}

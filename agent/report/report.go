@@ -41,6 +41,10 @@ type Reporter struct {
 	State    *state.Store
 	Scrubber inventory.Scrubber
 	Now      func() time.Time
+	// MaxBatches, if > 0, makes Flush return after that many batches
+	// (FlushResult.More says whether events remain), so that a daemon can
+	// release the state between batches.
+	MaxBatches int
 }
 
 func (r *Reporter) now() time.Time {
@@ -128,6 +132,8 @@ type FlushResult struct {
 	// Receipt is the cloud's answer to the consent record, when it was sent:
 	// what it erased of withdrawn categories and whether it verified that.
 	Receipt herd.ConsentReceipt
+	// More: Flush stopped at MaxBatches; events may remain.
+	More bool
 }
 
 // Flush sends the outbox to the cloud in batches, consent record first.
@@ -156,6 +162,10 @@ func (r *Reporter) Flush(ctx context.Context, cloud Cloud, cloudURL string) (Flu
 		return res, nil
 	}
 	for {
+		if r.MaxBatches > 0 && res.Batches >= r.MaxBatches {
+			res.More = true
+			return res, nil
+		}
 		pending, err := r.nextBatch()
 		if err != nil || len(pending) == 0 {
 			return res, err

@@ -119,12 +119,18 @@ func (s *Store) Enqueue(events []herd.Event) (dropped int, err error) {
 }
 
 // makeRoom deletes the oldest queued events of categories that rank below
-// c, lowest first, then of c itself, until need bytes are freed or nothing
-// more may go. It returns the bytes freed and the events deleted.
+// c, lowest first, then of c itself, until need bytes are freed. If that
+// cannot free enough, it deletes nothing (the new event is the one to go),
+// except for a threat report, which is queued anyway: then everything below
+// it goes. It returns the bytes freed and the events deleted.
 func makeRoom(tx *bolt.Tx, c herd.Category, need uint64) (freed uint64, n int, err error) {
 	order := append([]herd.Category{unknownCategory}, DropOrder...)
 	idx := tx.Bucket(bucketOutboxIndex)
-	meta := tx.Bucket(bucketMeta)
+	type victim struct {
+		cat herd.Category
+		key []byte
+	}
+	var victims []victim
 	for _, d := range order {
 		if priority(d) > priority(c) || freed >= need {
 			break
@@ -133,24 +139,28 @@ func makeRoom(tx *bolt.Tx, c herd.Category, need uint64) (freed uint64, n int, e
 		if cb == nil {
 			continue
 		}
-		dropped := 0
 		cur := cb.Cursor()
-		for k, v := cur.First(); k != nil && freed < need; k, v = cur.First() {
-			if err := tx.Bucket(bucketOutbox).Delete(k); err != nil {
-				return 0, 0, err
-			}
-			if err := cur.Delete(); err != nil {
-				return 0, 0, err
-			}
+		for k, v := cur.First(); k != nil && freed < need; k, v = cur.Next() {
+			victims = append(victims, victim{d, append([]byte(nil), k...)})
 			freed += uint64(binary.BigEndian.Uint32(v))
-			dropped++
 		}
-		if err := countDrop(meta, d, dropped); err != nil {
+	}
+	if freed < need && c != herd.CategoryThreats {
+		return 0, 0, nil
+	}
+	meta := tx.Bucket(bucketMeta)
+	for _, v := range victims {
+		if err := tx.Bucket(bucketOutbox).Delete(v.key); err != nil {
 			return 0, 0, err
 		}
-		n += dropped
+		if err := idx.Bucket([]byte(v.cat)).Delete(v.key); err != nil {
+			return 0, 0, err
+		}
+		if err := countDrop(meta, v.cat, 1); err != nil {
+			return 0, 0, err
+		}
 	}
-	return freed, n, nil
+	return freed, len(victims), nil
 }
 
 // Dropped returns how many events of each category the outbox dropped to

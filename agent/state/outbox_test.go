@@ -124,3 +124,24 @@ func TestOutboxBoundOrder(t *testing.T) {
 		t.Fatalf("OutboxBytes after emptying = %d, %v", n, err)
 	}
 }
+
+// TestOutboxDropsNothingInVain: when dropping everything below a new event
+// would still not make room for it, nothing is dropped but the new event.
+func TestOutboxDropsNothingInVain(t *testing.T) {
+	s := MustOpen(t, t.TempDir())
+	s.SetOutboxLimit(3 * 1100)
+	if _, err := s.Enqueue([]herd.Event{sized("apps", herd.CategoryApps, 1000), sized("sus1", herd.CategorySuspicious, 1000), sized("sus2", herd.CategorySuspicious, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	// An OS event of 2,500 bytes: apps (1,000) is all that ranks below it.
+	if n, err := s.Enqueue([]herd.Event{sized("big-os", herd.CategoryOSEvents, 2500)}); err != nil || n != 1 {
+		t.Fatalf("dropped %d, %v; want only the new event", n, err)
+	}
+	q, _ := s.Pending(0)
+	if len(q) != 3 || q[0].ID != "apps" {
+		t.Fatalf("outbox %+v: the apps event was dropped for nothing", q)
+	}
+	if d, _ := s.Dropped(); d[herd.CategoryApps] != 0 || d[herd.CategoryOSEvents] != 1 {
+		t.Fatalf("Dropped = %v", d)
+	}
+}
