@@ -186,6 +186,9 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		Registry:       reg,
 	}
 	api.Identity = c.Identity
+	if api.WiFiKeys, err = newWiFiKeys(c.Identity.Vault, WiFiKeyVersion); err != nil {
+		return c, err
+	}
 	if err := c.openSamples(ctx, o, api); err != nil {
 		return c, err
 	}

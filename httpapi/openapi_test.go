@@ -262,6 +262,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"DELETE /v1/my-data":                 {"", "DeviceDeletion"},
 		"GET /v1/admin/audit/verify":         {"", "AuditReport"},
 		"GET /v1/rules":                      {"", "RuleBundle"},
+		"GET /v1/keys/wifi":                  {"", "WiFiKey"},
 		"POST /v1/admin/rules":               {"PublishRulesRequest", "RulesSummary"},
 		"GET /v1/admin/rules":                {"", "RulesSummary"},
 		// Sample uploads and downloads are the file's bytes (application/octet-stream).
@@ -395,6 +396,7 @@ var wireTypes = map[string]reflect.Type{
 	"DeviceDeletion":      reflect.TypeFor[dsr.DeviceDeletion](),
 	"Problem":             reflect.TypeFor[herd.Problem](),
 	"RuleBundle":          reflect.TypeFor[bundle.Envelope](),
+	"WiFiKey":             reflect.TypeFor[WiFiKey](),
 	"PublishRulesRequest": reflect.TypeFor[PublishRulesRequest](),
 	"RuleFile":            reflect.TypeFor[bundle.File](),
 	"RulesSummary":        reflect.TypeFor[bundle.Summary](),

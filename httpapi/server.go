@@ -71,6 +71,10 @@ type Server struct {
 	// Rules publishes and serves the signed behaviour rules (GET /v1/rules,
 	// /v1/admin/rules); nil: those routes answer unavailable.
 	Rules RuleService
+	// WiFiKeys holds the region's key for access point pseudonyms
+	// (GET /v1/keys/wifi, enrolled devices only); nil: that route answers
+	// unavailable.
+	WiFiKeys WiFiKeyService
 	// PositiveTTL and NegativeTTL are how long agents may cache known and
 	// unknown answers.
 	PositiveTTL time.Duration
@@ -141,6 +145,7 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/lookup/prefix", device: true, timed: true, handler: s.handlePrefixLookup},
 		{Method: "GET", Path: "/v1/filter", device: true, timed: true, handler: s.handleFilter},
 		{Method: "GET", Path: "/v1/rules", device: true, timed: true, handler: s.handleRules},
+		{Method: "GET", Path: "/v1/keys/wifi", device: true, timed: true, handler: s.handleWiFiKey},
 		{Method: "POST", Path: "/v1/admin/rules", admin: true, roles: adminOnly, timed: true, handler: s.handlePublishRules},
 		{Method: "GET", Path: "/v1/admin/rules", admin: true, roles: analystOrSupport, timed: true, handler: s.handleRulesSummary},
 		{Method: "POST", Path: "/v1/telemetry", device: true, timed: true, handler: s.handleTelemetry},

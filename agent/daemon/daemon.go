@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -464,6 +465,10 @@ func (d *Daemon) periodic(ctx context.Context, t Task) {
 		for _, r := range reps {
 			d.report(r)
 		}
+		// A check (an inventory hashing programs) goes through memory the
+		// resident daemon does not keep: give it back now rather than
+		// minutes later.
+		debug.FreeOSMemory()
 		timer.Reset(every)
 	}
 }

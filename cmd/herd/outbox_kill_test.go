@@ -43,7 +43,6 @@ func child(t *testing.T, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// storedFiles returns how often each scan.finished "files" value is stored.
 // stored returns how many events the cloud holds.
 func stored(t *testing.T, tel *jetstream.TelemetrySink) uint64 {
 	t.Helper()
@@ -54,6 +53,7 @@ func stored(t *testing.T, tel *jetstream.TelemetrySink) uint64 {
 	return st.Events
 }
 
+// storedFiles returns how often each scan.finished "files" value is stored.
 func storedFiles(t *testing.T, tel *jetstream.TelemetrySink) map[int]int {
 	t.Helper()
 	got := map[int]int{}

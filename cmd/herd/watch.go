@@ -131,7 +131,11 @@ func (m *Main) watchCmd(ctx context.Context, g globals, args []string) int {
 		}
 	}
 	var d *daemon.Daemon
-	cfg.Tasks = m.watchTasks(g, log)
+	var wifiKeys wifiKeySource // none without a cloud: Wi-Fi warnings only
+	if client != nil {
+		wifiKeys = client
+	}
+	cfg.Tasks = m.watchTasks(g, wifiKeys, log)
 	if client != nil && cfg.Rules != nil {
 		cfg.Tasks = append(cfg.Tasks, daemon.Task{Name: "rules", Every: 6 * time.Hour, RunFirst: true, Run: func(ctx context.Context) ([]daemon.Report, []daemon.Alert, error) {
 			res, err := bundle.Update(ctx, g.state, client, time.Now())

@@ -118,17 +118,32 @@ func TestNewAppsReportedOnce(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "var/lib/dpkg/status"), []byte(status), 0o644)
 	stateDir := t.TempDir()
 	opts := apps.Options{Root: root, Run: noTools{}}
-	reps, _, err := newApps(context.Background(), stateDir, opts)
-	if err != nil || len(reps) != 1 || reps[0].Fields["name"] != "hello" || reps[0].Fields["publisher"] != "Jane Doe" {
-		t.Fatalf("first inventory: %+v, %v", reps, err)
+	ctx := context.Background()
+	// Consent leaves applications off: nothing is listed or remembered.
+	if r := run(t, nil, "--cloud", "http://127.0.0.1:1", "--state", stateDir, "consent", "set", "home-minimal"); r.code != ExitClean {
+		t.Fatalf("consent:\n%v", r)
 	}
-	if reps, _, err := newApps(context.Background(), stateDir, opts); err != nil || len(reps) != 0 {
-		t.Fatalf("second inventory reported again: %+v, %v", reps, err)
+	if q, err := newApps(ctx, stateDir, opts); err != nil || len(q) != 0 {
+		t.Fatalf("with apps off: %+v, %v", q, err)
+	}
+	if r := run(t, nil, "--cloud", "http://127.0.0.1:1", "--state", stateDir, "consent", "set", "apps", "on"); r.code != ExitClean {
+		t.Fatalf("consent:\n%v", r)
+	}
+	q, err := newApps(ctx, stateDir, opts)
+	if err != nil || len(q) != 1 || q[0]["name"] != "hello" || q[0]["publisher"] != "Jane Doe" {
+		t.Fatalf("first inventory: %+v, %v", q, err)
+	}
+	if q, err := newApps(ctx, stateDir, opts); err != nil || len(q) != 0 {
+		t.Fatalf("second inventory reported again: %+v, %v", q, err)
 	}
 	status = strings.Replace(status, "2.10-3", "2.10-4", 1)
 	os.WriteFile(filepath.Join(root, "var/lib/dpkg/status"), []byte(status), 0o644)
-	if reps, _, err := newApps(context.Background(), stateDir, opts); err != nil || len(reps) != 1 || reps[0].Fields["version"] != "2.10-4" {
-		t.Fatalf("after an upgrade: %+v, %v", reps, err)
+	if q, err := newApps(ctx, stateDir, opts); err != nil || len(q) != 1 || q[0]["version"] != "2.10-4" {
+		t.Fatalf("after an upgrade: %+v, %v", q, err)
+	}
+	r := run(t, nil, "--state", stateDir, "privacy", "last")
+	if strings.Count(r.stdout, `"type":"app.installed"`) != 2 {
+		t.Fatalf("outbox does not hold both app.installed events:\n%v", r)
 	}
 }
 

@@ -28,12 +28,15 @@ type AgentResults struct {
 	Idle       float64 `json:"idle_seconds"`
 	RSSMB      float64 `json:"rss_mb"`      // resident set after the idle time
 	PeakRSSMB  float64 `json:"peak_rss_mb"` // the most it held, loading included
-	Watcher    string  `json:"watcher"`
-	Processes  string  `json:"process_events"`
+	// RunningMaxMB is the most of the samples taken once it had started.
+	RunningMaxMB float64 `json:"running_max_rss_mb"`
+	Watcher      string  `json:"watcher"`
+	Processes    string  `json:"process_events"`
 }
 
 // runAgentIdle starts herd watch with the plan's signature count loaded,
-// behaviour rules on and one folder watched, lets it idle, and reads its
+// behaviour rules on, one folder watched and full consent (the first
+// application inventory runs), lets it idle a minute, and reads its
 // resident memory from /proc.
 func runAgentIdle(ctx context.Context, p Plan, out string, bin Binaries, logf func(string, ...any)) (*AgentResults, error) {
 	dir := filepath.Join(out, "agent")
@@ -57,6 +60,12 @@ func runAgentIdle(ctx context.Context, p Plan, out string, bin Binaries, logf fu
 	}
 	if err := f.Close(); err != nil {
 		return nil, err
+	}
+	// Full consent, so the daily inventory runs at start as it would for
+	// a person who allowed it (the cloud is unreachable: nothing leaves).
+	consent := exec.CommandContext(ctx, bin.Herd, "--cloud", "http://127.0.0.1:1", "--state", stateDir, "consent", "set", "full")
+	if out, err := consent.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("herd consent set full: %w\n%s", err, out)
 	}
 	args := []string{"--state", stateDir, "watch", "--no-cloud", "--db", db, "--path", watched}
 	logf("agent: herd %s", strings.Join(args, " "))
@@ -94,17 +103,22 @@ func runAgentIdle(ctx context.Context, p Plan, out string, bin Binaries, logf fu
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	const idle = 10 * time.Second
-	select {
-	case <-time.After(idle):
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	// Sampled every 5 s for a minute: the start-up checks (the application
+	// inventory) run meanwhile; the last sample is the idle figure.
+	const idle = time.Minute
+	var rss, peak, running float64
+	for t := time.Duration(0); t < idle; t += 5 * time.Second {
+		select {
+		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if rss, peak, err = procRSS(cmd.Process.Pid); err != nil {
+			return nil, err
+		}
+		running = max(running, rss)
 	}
-	rss, peak, err := procRSS(cmd.Process.Pid)
-	if err != nil {
-		return nil, err
-	}
-	r := &AgentResults{Signatures: p.Signatures, Command: "herd " + strings.Join(args, " "), Idle: idle.Seconds(), RSSMB: rss, PeakRSSMB: peak}
+	r := &AgentResults{Signatures: p.Signatures, Command: "herd " + strings.Join(args, " "), Idle: idle.Seconds(), RSSMB: rss, PeakRSSMB: peak, RunningMaxMB: running}
 	for _, line := range strings.Split(log.String(), "\n") {
 		if v, ok := logValue(line, "watcher"); ok && strings.Contains(line, "real-time protection") {
 			r.Watcher = v
@@ -113,7 +127,7 @@ func runAgentIdle(ctx context.Context, p Plan, out string, bin Binaries, logf fu
 			r.Processes = v
 		}
 	}
-	logf("agent: idle RSS %.1f MB, peak %.1f MB", rss, peak)
+	logf("agent: idle RSS %.1f MB, at most %.1f MB once started, peak %.1f MB", rss, running, peak)
 	return r, nil
 }
 
@@ -152,5 +166,5 @@ func procRSS(pid int) (rss, peak float64, err error) {
 func printAgent(w io.Writer, a *AgentResults) {
 	fmt.Fprintf(w, "\nAgent daemon, idle %.0f s: %s\n", a.Idle, a.Command)
 	fmt.Fprintf(w, "  %s signatures, real-time protection by %s, process events by %s\n", thousands(float64(a.Signatures)), a.Watcher, a.Processes)
-	fmt.Fprintf(w, "  resident memory %.1f MB (peak while loading %.1f MB)\n", a.RSSMB, a.PeakRSSMB)
+	fmt.Fprintf(w, "  resident memory %.1f MB after %.0f s (at most %.1f MB once started; peak while loading %.1f MB)\n", a.RSSMB, a.Idle, a.RunningMaxMB, a.PeakRSSMB)
 }
