@@ -15,18 +15,6 @@ import (
 	"github.com/herdsec/herd/identity/pki"
 )
 
-const pasteRule = `title: Curl to a paste site
-id: 0f0e0d0c-0b0a-4908-8706-050403020100
-logsource:
-  category: process_creation
-detection:
-  sel:
-    Image|endswith: /curl
-    CommandLine|contains: pastebin
-  condition: sel
-level: medium
-`
-
 // TestRulesEndToEnd: an operator publishes rules; an enrolled agent
 // downloads the signed bundle, verifies it against its pinned CA, installs
 // it, and its rules then match; a later publication replaces it; bad
@@ -69,7 +57,7 @@ func TestRulesEndToEnd(t *testing.T) {
 	}
 
 	// A set with one bad rule publishes nothing, and names the file.
-	_, err = admin.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: pasteRule}, {Name: "broken.yml", YAML: "title: Broken\nid: x\n"}})
+	_, err = admin.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: bundle.ExampleRule}, {Name: "broken.yml", YAML: "title: Broken\nid: x\n"}})
 	if herd.ErrorCode(err) != herd.EINVALID || !strings.Contains(err.Error(), "broken.yml: ") {
 		t.Fatalf("publish with a bad rule: %v", err)
 	}
@@ -84,11 +72,11 @@ func TestRulesEndToEnd(t *testing.T) {
 	}
 	ana := tlsClient(t, srv.URL, ca, nil)
 	ana.Token = op.Token
-	if _, err := ana.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: pasteRule}}); herd.ErrorCode(err) != herd.EFORBIDDEN {
+	if _, err := ana.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: bundle.ExampleRule}}); herd.ErrorCode(err) != herd.EFORBIDDEN {
 		t.Fatalf("analyst publishes: %v, want forbidden", err)
 	}
 
-	sum, err := admin.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: pasteRule}})
+	sum, err := admin.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: bundle.ExampleRule}})
 	if err != nil || sum.Generation != 1 || len(sum.Rules) != 1 || sum.Rules[0].ID != "0f0e0d0c-0b0a-4908-8706-050403020100" || sum.Signer != pki.Serial(signer) {
 		t.Fatalf("publish: %+v %v", sum, err)
 	}
@@ -113,7 +101,7 @@ func TestRulesEndToEnd(t *testing.T) {
 	}
 
 	// A new publication replaces the rule set whole.
-	wget := strings.NewReplacer("Curl", "Wget", "/curl", "/wget", "0f0e0d0c", "1f0e0d0c").Replace(pasteRule)
+	wget := strings.NewReplacer("Curl", "Wget", "/curl", "/wget", "0f0e0d0c", "1f0e0d0c").Replace(bundle.ExampleRule)
 	if sum, err = admin.PublishRules(ctx, []bundle.File{{Name: "wget.yml", YAML: wget}}); err != nil || sum.Generation != 2 {
 		t.Fatalf("second publication: %+v %v", sum, err)
 	}
@@ -170,7 +158,7 @@ func TestRulesWithoutCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Token = TestToken
-	if _, err := c.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: pasteRule}}); herd.ErrorCode(err) != herd.EUNAVAILABLE || !strings.Contains(err.Error(), "signs no rules") {
+	if _, err := c.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: bundle.ExampleRule}}); herd.ErrorCode(err) != herd.EUNAVAILABLE || !strings.Contains(err.Error(), "signs no rules") {
 		t.Fatalf("publish without a CA: %v", err)
 	}
 }

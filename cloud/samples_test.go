@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,37 +25,7 @@ const testSampleCap = 64 << 10
 // mustOpenSampleCloud is MustOpenTLSTest with the sample cap given.
 func mustOpenSampleCloud(tb testing.TB, sampleCap int64) (*Cloud, *httptest.Server, *pki.Authority) {
 	tb.Helper()
-	dir := tb.TempDir()
-	now := time.Now()
-	ca, _, err := pki.LoadOrCreate(filepath.Join(dir, "tls"), now)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := ca.ServerCertificate(filepath.Join(dir, "tls"), []string{"127.0.0.1"}, now)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := Open(context.Background(), Options{
-		Data:           dir,
-		JetStream:      jetstream.Config{MaxMemory: 64 << 20, MaxStore: 512 << 20},
-		AdminToken:     TestToken,
-		PositiveTTL:    time.Hour,
-		NegativeTTL:    15 * time.Minute,
-		CA:             ca,
-		RequireDevices: true,
-		SampleMaxBytes: sampleCap,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(c.Handler)
-	srv.TLS = ca.ServerConfig(cert)
-	srv.StartTLS()
-	tb.Cleanup(func() {
-		srv.Close()
-		c.Close()
-	})
-	return c, srv, ca
+	return MustOpenTLSTestWith(tb, func(o *Options) { o.SampleMaxBytes = sampleCap })
 }
 
 // testFile returns an executable-looking file of n bytes holding a random

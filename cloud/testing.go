@@ -43,6 +43,13 @@ func MustOpenTest(tb testing.TB) (*Cloud, *httptest.Server) {
 // enrolled device's certificate. It returns the cloud, the server and the CA.
 func MustOpenTLSTest(tb testing.TB) (*Cloud, *httptest.Server, *pki.Authority) {
 	tb.Helper()
+	return MustOpenTLSTestWith(tb, nil)
+}
+
+// MustOpenTLSTestWith is MustOpenTLSTest with the options changed by
+// adjust first (nil: none).
+func MustOpenTLSTestWith(tb testing.TB, adjust func(*Options)) (*Cloud, *httptest.Server, *pki.Authority) {
+	tb.Helper()
 	dir := tb.TempDir()
 	now := time.Now()
 	ca, _, err := pki.LoadOrCreate(filepath.Join(dir, "tls"), now)
@@ -53,7 +60,7 @@ func MustOpenTLSTest(tb testing.TB) (*Cloud, *httptest.Server, *pki.Authority) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := Open(context.Background(), Options{
+	opts := Options{
 		Data:           dir,
 		JetStream:      jetstream.Config{MaxMemory: 64 << 20, MaxStore: 512 << 20},
 		AdminToken:     TestToken,
@@ -61,7 +68,11 @@ func MustOpenTLSTest(tb testing.TB) (*Cloud, *httptest.Server, *pki.Authority) {
 		NegativeTTL:    15 * time.Minute,
 		CA:             ca,
 		RequireDevices: true,
-	})
+	}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	c, err := Open(context.Background(), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,99 +1,31 @@
 package wifi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"time"
+
+	"github.com/herdsec/herd/internal/toolexec"
 )
 
 // ErrNoTool is returned (wrapped) by a Runner when the program is not
 // installed, and by Current when neither nmcli nor iw is.
-var ErrNoTool = errors.New("no Wi-Fi tool found (neither nmcli nor iw is installed)")
+var ErrNoTool = toolexec.ErrNotInstalled
 
 // ErrNotConnected is returned by Current when no Wi-Fi interface is
 // connected to a network.
 var ErrNotConnected = errors.New("not connected to a Wi-Fi network")
 
-// Runner runs a Wi-Fi tool.
-type Runner interface {
-	// Run runs the program name with args and returns its standard output.
-	// It returns an error wrapping ErrNoTool when the program is not
-	// installed, and an error quoting the start of its standard error when
-	// it exits with a failure. It never runs a program through a shell.
-	Run(ctx context.Context, name string, args ...string) ([]byte, error)
-}
+// Runner runs a Wi-Fi tool (see toolexec.Runner).
+type Runner = toolexec.Runner
 
-// Defaults of Exec.
-const (
-	DefaultTimeout   = 10 * time.Second
-	DefaultMaxOutput = 4 << 20
-)
+// Exec is the Runner that starts the real nmcli and iw (in the C locale,
+// so that nmcli's "yes" and "no" do not depend on the user's language).
+type Exec = toolexec.Exec
 
-// Exec is the Runner that starts real processes, found in $PATH, with the
-// C locale so that their output (nmcli's "yes" and "no") does not depend
-// on the user's language.
-type Exec struct {
-	Timeout   time.Duration // per command; 0 means DefaultTimeout
-	MaxOutput int           // bytes of standard output; 0 means DefaultMaxOutput
-}
-
-var _ Runner = Exec{}
-
-// Run implements Runner.
-func (e Exec) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	path, err := exec.LookPath(name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, ErrNoTool)
-	}
-	timeout := e.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	limit := e.MaxOutput
-	if limit <= 0 {
-		limit = DefaultMaxOutput
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
-	stdout := &capped{max: limit}
-	stderr := &capped{max: 4096}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	err = cmd.Run()
-	if stdout.over {
-		return nil, fmt.Errorf("%s: output longer than %d bytes", name, limit)
-	}
-	if err != nil {
-		msg, _, _ := strings.Cut(strings.TrimSpace(stderr.buf.String()), "\n")
-		if msg != "" {
-			return nil, fmt.Errorf("%s: %w: %s", name, err, msg)
-		}
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return stdout.buf.Bytes(), nil
-}
-
-// capped keeps at most max bytes and notes whether more came.
-type capped struct {
-	buf  bytes.Buffer
-	max  int
-	over bool
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); len(p) > room {
-		c.buf.Write(p[:max(room, 0)])
-		c.over = true
-		return len(p), nil
-	}
-	return c.buf.Write(p)
-}
+// liveExec bounds the Wi-Fi tools more tightly than Exec's defaults.
+var liveExec = Exec{Timeout: 10 * time.Second, MaxOutput: 4 << 20}
 
 // maxIfaces bounds how many interfaces Current asks iw about.
 const maxIfaces = 16
@@ -112,7 +44,7 @@ const maxIfaces = 16
 // connection are ignored.
 func Current(ctx context.Context, run Runner) ([]Network, error) {
 	if run == nil {
-		run = Exec{}
+		run = liveExec
 	}
 	out, nmErr := run.Run(ctx, "nmcli", nmcliArgs...)
 	if nmErr == nil {
@@ -133,7 +65,7 @@ func Current(ctx context.Context, run Runner) ([]Network, error) {
 	nets, err := currentIw(ctx, run)
 	switch {
 	case errors.Is(err, ErrNoTool) && errors.Is(nmErr, ErrNoTool):
-		return nil, ErrNoTool
+		return nil, fmt.Errorf("no Wi-Fi tool found (neither nmcli nor iw is installed): %w", ErrNoTool)
 	case errors.Is(err, ErrNoTool):
 		return nil, nmErr // nmcli is there but failed, and there is no iw
 	}

@@ -167,7 +167,7 @@ func checkFields(t *testing.T, et *inventory.EventType, n wifi.Network) {
 func TestCurrentNoTool(t *testing.T) {
 	r := &replay{dir: "testdata/open", missing: []string{"nmcli", "iw"}}
 	nets, err := wifi.Current(context.Background(), r)
-	if err != wifi.ErrNoTool || nets != nil {
+	if !errors.Is(err, wifi.ErrNoTool) || nets != nil {
 		t.Fatalf("Current = %v, %v; want ErrNoTool", nets, err)
 	}
 	if !strings.Contains(err.Error(), "nmcli") || !strings.Contains(err.Error(), "iw") {
@@ -244,7 +244,7 @@ func TestExecRealTools(t *testing.T) {
 		}
 	}
 	t.Setenv("PATH", bin)
-	if _, err := wifi.Current(context.Background(), nil); err != wifi.ErrNoTool {
+	if _, err := wifi.Current(context.Background(), nil); !errors.Is(err, wifi.ErrNoTool) {
 		t.Fatalf("Current with no tools = %v, want ErrNoTool", err)
 	}
 

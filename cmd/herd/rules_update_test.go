@@ -11,22 +11,7 @@ import (
 	"time"
 
 	"github.com/herdsec/herd/agent/rules/bundle"
-	"github.com/herdsec/herd/cloud"
-	"github.com/herdsec/herd/httpapi"
-	"github.com/herdsec/herd/identity/pki"
 )
-
-const pasteRuleYAML = `title: Curl to a paste site
-id: 0f0e0d0c-0b0a-4908-8706-050403020100
-logsource:
-  category: process_creation
-detection:
-  sel:
-    Image|endswith: /curl
-    CommandLine|contains: pastebin
-  condition: sel
-level: medium
-`
 
 // TestRulesUpdateEndToEnd: a real cloud publishes a rule; the enrolled
 // agent's "herd rules update" installs it, "herd rules test" then matches
@@ -35,21 +20,7 @@ level: medium
 func TestRulesUpdateEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, srv, ca := cloud.MustOpenTLSTest(t)
-	admin, err := httpapi.NewClient(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pki.ClientConfig(ca.CertPEM, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin.UseTLS(cfg)
-	admin.Token = cloud.TestToken
-	lic, err := admin.CreateLicence(ctx, httpapi.LicenceRequest{Seats: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ca, admin, licKey := MustStartTLSCloud(t, 1)
 	state := t.TempDir()
 	env := map[string]string{"HERD_STATE": state}
 
@@ -57,7 +28,7 @@ func TestRulesUpdateEndToEnd(t *testing.T) {
 	if r := run(t, env, "rules", "update", "--cloud", srv.URL); r.code != ExitError || !strings.Contains(r.stderr, "enroll first") {
 		t.Fatalf("update before enrollment:\n%v", r)
 	}
-	if r := run(t, env, "enroll", "--cloud", srv.URL, "--license", lic.Key, "--ca-fingerprint", ca.Fingerprint()); r.code != ExitClean {
+	if r := run(t, env, "enroll", "--cloud", srv.URL, "--license", licKey, "--ca-fingerprint", ca.Fingerprint()); r.code != ExitClean {
 		t.Fatalf("enroll:\n%v", r)
 	}
 	if r := run(t, env, "rules", "update"); r.code != ExitError || !strings.Contains(r.stderr, "has published no rules") {
@@ -71,7 +42,7 @@ func TestRulesUpdateEndToEnd(t *testing.T) {
 		t.Fatalf("the rule matches before it was published:\n%v", before)
 	}
 
-	if _, err := admin.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: pasteRuleYAML}}); err != nil {
+	if _, err := admin.PublishRules(ctx, []bundle.File{{Name: "paste.yml", YAML: bundle.ExampleRule}}); err != nil {
 		t.Fatal(err)
 	}
 	r := run(t, env, "rules", "update")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,23 +146,9 @@ func heldKey(t *testing.T, dir string) heldWiFiKey {
 func TestWiFiKeyFromCloud(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, srv, ca := cloud.MustOpenTLSTest(t)
-	admin, err := httpapi.NewClient(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pki.ClientConfig(ca.CertPEM, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin.UseTLS(cfg)
-	admin.Token = cloud.TestToken
-	lic, err := admin.CreateLicence(ctx, httpapi.LicenceRequest{Seats: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirA, clientA := enrolledClient(t, srv.URL, ca, lic.Key, "machine-wifi-a")
-	dirB, clientB := enrolledClient(t, srv.URL, ca, lic.Key, "machine-wifi-b")
+	srv, ca, _, licKey := MustStartTLSCloud(t, 2)
+	dirA, clientA := enrolledClient(t, srv.URL, ca, licKey, "machine-wifi-a")
+	dirB, clientB := enrolledClient(t, srv.URL, ca, licKey, "machine-wifi-b")
 
 	// The key as the cloud hands it to a device.
 	k, err := clientB.WiFiKey(ctx)
@@ -291,3 +278,29 @@ func TestWiFiKeyReplacedByNewerVersion(t *testing.T) {
 }
 
 func must(reps []daemon.Report, _ []daemon.Alert) []daemon.Report { return reps }
+
+// MustStartTLSCloud starts a real cloud as herdd runs it (its own CA, TLS,
+// enrolled devices only on agent routes) and creates a licence of seats
+// seats; it returns the server, the CA, an operator's client and the
+// licence key.
+func MustStartTLSCloud(t *testing.T, seats int) (*httptest.Server, *pki.Authority, *httpapi.Client, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, srv, ca := cloud.MustOpenTLSTest(t)
+	admin, err := httpapi.NewClient(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pki.ClientConfig(ca.CertPEM, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.UseTLS(cfg)
+	admin.Token = cloud.TestToken
+	lic, err := admin.CreateLicence(ctx, httpapi.LicenceRequest{Seats: seats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, ca, admin, lic.Key
+}

@@ -6,21 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herdsec/herd/agent/rules/bundle"
 	"github.com/herdsec/herd/cloud"
 	"github.com/herdsec/herd/identity/pki"
 )
-
-const pasteRule = `title: Curl to a paste site
-id: 0f0e0d0c-0b0a-4908-8706-050403020100
-logsource:
-  category: process_creation
-detection:
-  sel:
-    Image|endswith: /curl
-    CommandLine|contains: pastebin
-  condition: sel
-level: medium
-`
 
 // TestRulesPublish: herdctl rules publish against a cloud with its CA
 // (herdctl finds the token and the CA in the cloud's data folder).
@@ -38,7 +27,7 @@ func TestRulesPublish(t *testing.T) {
 
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "linux"), 0o755)
-	os.WriteFile(filepath.Join(dir, "linux", "paste.yml"), []byte(pasteRule), 0o644)
+	os.WriteFile(filepath.Join(dir, "linux", "paste.yml"), []byte(bundle.ExampleRule), 0o644)
 	os.WriteFile(filepath.Join(dir, "README.md"), []byte("not a rule"), 0o644)
 	os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("title: Broken\nid: 1\ndetection:\n  sel:\n    A: b\n"), 0o644)
 	r := herdctl("rules", "publish", dir)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herdsec/herd/agent/rules/bundle"
 	"github.com/herdsec/herd/identity/pki"
 )
 
@@ -27,17 +28,7 @@ func TestRulesBinaries(t *testing.T) {
 	herdBin, herdctlBin := MustBuildCLIs(t)
 
 	rulesDir := t.TempDir()
-	os.WriteFile(filepath.Join(rulesDir, "paste.yml"), []byte(`title: Curl to a paste site
-id: 0f0e0d0c-0b0a-4908-8706-050403020100
-logsource:
-  category: process_creation
-detection:
-  sel:
-    Image|endswith: /curl
-    CommandLine|contains: pastebin
-  condition: sel
-level: medium
-`), 0o644)
+	os.WriteFile(filepath.Join(rulesDir, "paste.yml"), []byte(bundle.ExampleRule), 0o644)
 	code, out, errOut := run(t, herdctlBin, "--cloud", m.URL(), "--data", dir, "rules", "publish", rulesDir)
 	if code != 0 || !strings.HasPrefix(out, "published generation 1: 1 rules, signed by "+pki.Serial(signer)) {
 		t.Fatalf("herdctl rules publish: exit %d\n%s%s", code, out, errOut)

@@ -21,18 +21,6 @@ import (
 	"github.com/herdsec/herd/identity/pki"
 )
 
-const curlRule = `title: Curl to a paste site
-id: 0f0e0d0c-0b0a-4908-8706-050403020100
-logsource:
-  category: process_creation
-detection:
-  sel:
-    Image|endswith: /curl
-    CommandLine|contains: pastebin
-  condition: sel
-level: medium
-`
-
 const wgetRule = `title: Wget to a paste site
 id: 1f0e0d0c-0b0a-4908-8706-050403020101
 logsource:
@@ -104,7 +92,7 @@ func (s tlsKeySigner) Sign(msg []byte) ([]byte, error) {
 
 func TestSignOpen(t *testing.T) {
 	ca, s := MustRuleSigner(t)
-	b := mustSign(t, s, 7, File{Name: "curl.yml", YAML: curlRule}, File{Name: "wget.yaml", YAML: wgetRule})
+	b := mustSign(t, s, 7, File{Name: "curl.yml", YAML: ExampleRule}, File{Name: "wget.yaml", YAML: wgetRule})
 	bd, rs, err := Open(b, ca.Cert, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +147,7 @@ func TestRuleSignerKept(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	ca, s := MustRuleSigner(t)
-	good := mustSign(t, s, 1, File{Name: "curl.yml", YAML: curlRule})
+	good := mustSign(t, s, 1, File{Name: "curl.yml", YAML: ExampleRule})
 	var env Envelope
 	if err := json.Unmarshal(good, &env); err != nil {
 		t.Fatal(err)
@@ -220,9 +208,9 @@ func TestRefused(t *testing.T) {
 		{"unsigned", reenc(unsigned), "unsigned (no signature)"},
 		{"no certificate", reenc(Envelope{Payload: env.Payload, Signature: env.Signature}), "no signer certificate"},
 		{"tampered", reenc(tampered), "bad signature"},
-		{"another CA", mustSign(t, other, 1, File{Name: "curl.yml", YAML: curlRule}), "does not chain to this agent's cloud CA"},
-		{"TLS server certificate", mustSign(t, tlsKeySigner{srv.Leaf, srv.PrivateKey.(*ecdsa.PrivateKey)}, 1, File{Name: "curl.yml", YAML: curlRule}), "wrong signer: certificate \"herdd\" is for other purposes"},
-		{"device certificate", mustSign(t, tlsKeySigner{devCert, devKey}, 1, File{Name: "curl.yml", YAML: curlRule}), "wrong signer"},
+		{"another CA", mustSign(t, other, 1, File{Name: "curl.yml", YAML: ExampleRule}), "does not chain to this agent's cloud CA"},
+		{"TLS server certificate", mustSign(t, tlsKeySigner{srv.Leaf, srv.PrivateKey.(*ecdsa.PrivateKey)}, 1, File{Name: "curl.yml", YAML: ExampleRule}), "wrong signer: certificate \"herdd\" is for other purposes"},
+		{"device certificate", mustSign(t, tlsKeySigner{devCert, devKey}, 1, File{Name: "curl.yml", YAML: ExampleRule}), "wrong signer"},
 		{"format 2", signRaw(`{"format":2,"generation":1,"created":"2026-01-01T00:00:00Z","rules":[{"name":"a.yml","yaml":"x"}]}`), "format 2, this agent reads format 1"},
 		{"generation 0", signRaw(`{"format":1,"generation":0,"created":"2026-01-01T00:00:00Z","rules":[{"name":"a.yml","yaml":"x"}]}`), "generation 0"},
 		{"no rules", signRaw(`{"format":1,"generation":1,"created":"2026-01-01T00:00:00Z","rules":[]}`), "no rules"},
@@ -256,10 +244,10 @@ func TestRefused(t *testing.T) {
 func TestSignRefusesBadRules(t *testing.T) {
 	_, s := MustRuleSigner(t)
 	_, err := Sign(Payload{Generation: 1, Created: time.Now(), Rules: []File{
-		{Name: "curl.yml", YAML: curlRule},
+		{Name: "curl.yml", YAML: ExampleRule},
 		{Name: "broken.yml", YAML: "title: [\n"},
-		{Name: "../x.yml", YAML: curlRule},
-		{Name: "again.yml", YAML: curlRule},
+		{Name: "../x.yml", YAML: ExampleRule},
+		{Name: "again.yml", YAML: ExampleRule},
 		{Name: "notes.txt", YAML: wgetRule},
 	}}, s)
 	var e *herd.Error
@@ -301,7 +289,7 @@ func TestInstallRollbackAndLoad(t *testing.T) {
 		t.Fatalf("no bundle: %v, %d rules", err, len(set.Rules))
 	}
 
-	g2 := mustSign(t, s, 2, File{Name: "curl.yml", YAML: curlRule})
+	g2 := mustSign(t, s, 2, File{Name: "curl.yml", YAML: ExampleRule})
 	res, err := Update(ctx, st, fixedSource(g2), time.Now())
 	if err != nil || !res.Installed || res.Previous != 0 || res.Bundle.Generation != 2 {
 		t.Fatalf("install generation 2: %+v %v", res, err)
@@ -389,7 +377,7 @@ var _ Signer = (*pki.RuleSigner)(nil)
 
 func FuzzDecode(f *testing.F) {
 	ca, s := MustRuleSigner(f)
-	good := mustSign(f, s, 1, File{Name: "curl.yml", YAML: curlRule})
+	good := mustSign(f, s, 1, File{Name: "curl.yml", YAML: ExampleRule})
 	f.Add(good)
 	f.Add([]byte(`{"payload":"e30=","certificates":["MA=="],"signature":"AA=="}`))
 	f.Add([]byte(`{"payload":"eyJmb3JtYXQiOjEsImdlbmVyYXRpb24iOjEsImNyZWF0ZWQiOiIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsInJ1bGVzIjpbXX0=","certificates":[],"signature":""}`))
