@@ -127,6 +127,7 @@ func (m *Main) watchCmd(ctx context.Context, g globals, args []string) int {
 		if src, err := m.processSource(log); err != nil {
 			log.Warn("behaviour rules off: no process events", "err", err)
 		} else {
+			defer src.Close()
 			cfg.Processes = src
 		}
 	}

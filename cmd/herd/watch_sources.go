@@ -25,7 +25,7 @@ import (
 
 // processSource opens the process-start events for the behaviour rules:
 // the kernel's connector when permitted, /proc polling otherwise.
-func (m *Main) processSource(log *slog.Logger) (daemon.Processes, error) {
+func (m *Main) processSource(log *slog.Logger) (procevents.Source, error) {
 	src, err := procevents.Open(procevents.Options{OnFallback: func(err error) {
 		log.Info("process events by polling /proc", "connector", err)
 	}})
