@@ -186,6 +186,7 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 		Registry:       reg,
 	}
 	api.Identity = c.Identity
+	api.StoredEvents = storedEvents{c.DB.Telemetry()}
 	if api.WiFiKeys, err = newWiFiKeys(c.Identity.Vault, WiFiKeyVersion); err != nil {
 		return c, err
 	}
@@ -199,6 +200,9 @@ func Open(ctx context.Context, o Options) (c *Cloud, err error) {
 	api.Audit = auditLog{log: c.DB.Audit(), mac: mac}
 	if err := c.openRules(ctx, o, api); err != nil {
 		return c, fmt.Errorf("rules: %w", err)
+	}
+	if err := c.openTransparency(ctx, api); err != nil {
+		return c, fmt.Errorf("transparency: %w", err)
 	}
 	c.Handler = api.Handler()
 	return c, nil

@@ -24,6 +24,8 @@ import (
 	"github.com/herdsec/herd/identity"
 	"github.com/herdsec/herd/ingest"
 	"github.com/herdsec/herd/inventory"
+	"github.com/herdsec/herd/privacyaudit"
+	"github.com/herdsec/herd/transparency"
 )
 
 // The tests in this file keep api/openapi.yaml true: every route, every wire
@@ -248,6 +250,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"GET /v1/admin/verdict":              {"", "VerdictResponse"},
 		"GET /v1/admin/verdict/explain":      {"", "ExplainResponse"},
 		"GET /v1/admin/telemetry/stats":      {"", "TelemetryStats"},
+		"GET /v1/admin/privacy/audit":        {"", "PrivacyAuditReport"},
 		"POST /v1/enroll":                    {"EnrollRequest", "Enrollment"},
 		"POST /v1/admin/licenses":            {"LicenceRequest", "LicenceResponse"},
 		"GET /v1/admin/licenses/{id}":        {"", "LicenceResponse"},
@@ -270,6 +273,14 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"GET /v1/admin/samples":                   {"", "SamplesResponse"},
 		"GET /v1/admin/samples/{sha256}":          {"", ""},
 		"POST /v1/admin/samples/{sha256}/verdict": {"SampleVerdictRequest", "SampleVerdictResponse"},
+		// The report also answers text/html (?format=html).
+		"POST /v1/admin/transparency/requests":               {"TransparencyNew", "TransparencyRequest"},
+		"GET /v1/admin/transparency/requests":                {"", "TransparencyList"},
+		"GET /v1/admin/transparency/requests/{id}":           {"", "TransparencyRequest"},
+		"POST /v1/admin/transparency/requests/{id}/review":   {"", "TransparencyRequest"},
+		"POST /v1/admin/transparency/requests/{id}/decision": {"DecisionRequest", "TransparencyRequest"},
+		"POST /v1/admin/transparency/requests/{id}/fulfil":   {"FulfilRequest", "TransparencyRequest"},
+		"GET /v1/admin/transparency/report":                  {"", "TransparencyReport"},
 	}
 	ids := map[string]string{}
 	for k, op := range documented {
@@ -401,6 +412,15 @@ var wireTypes = map[string]reflect.Type{
 	"RuleFile":            reflect.TypeFor[bundle.File](),
 	"RulesSummary":        reflect.TypeFor[bundle.Summary](),
 	"RuleSummary":         reflect.TypeFor[bundle.RuleSummary](),
+	// The transparency register (package transparency).
+	"TransparencyNew":     reflect.TypeFor[transparency.New](),
+	"TransparencyRequest": reflect.TypeFor[transparency.Request](),
+	"TransparencyStep":    reflect.TypeFor[transparency.Step](),
+	"TransparencyList":    reflect.TypeFor[TransparencyList](),
+	"DecisionRequest":     reflect.TypeFor[DecisionRequest](),
+	"FulfilRequest":       reflect.TypeFor[FulfilRequest](),
+	"TransparencyReport":  reflect.TypeFor[transparency.Report](),
+	"TransparencyRow":     reflect.TypeFor[transparency.Row](),
 	// The health check answers with a map; this is its one key.
 	"HealthStatus": reflect.TypeFor[struct {
 		Status string `json:"status"`
@@ -415,6 +435,14 @@ var wireTypes = map[string]reflect.Type{
 	"InventoryMechanism": reflect.TypeFor[inventoryMechanism](),
 	"InventoryParameter": reflect.TypeFor[inventoryParameter](),
 	"InventoryProfile":   reflect.TypeFor[inventoryProfile](),
+
+	// The anonymization audit (package privacyaudit).
+	"PrivacyAuditReport":     reflect.TypeFor[privacyaudit.Report](),
+	"PrivacyAuditType":       reflect.TypeFor[privacyaudit.TypeReport](),
+	"PrivacyAuditClass":      reflect.TypeFor[privacyaudit.Class](),
+	"PrivacyAuditValue":      reflect.TypeFor[privacyaudit.Value](),
+	"PrivacyAuditSecondPass": reflect.TypeFor[privacyaudit.SecondPass](),
+	"PrivacyAuditBudget":     reflect.TypeFor[privacyaudit.Budget](),
 }
 
 // inventoryDoc and the types below are the JSON form of GET /v1/inventory,
@@ -542,7 +570,7 @@ func TestOpenAPIInventory(t *testing.T) {
 
 // requestTypes are decoded with unknown fields refused, so their schemas must
 // say additionalProperties: false.
-var requestTypes = []string{"PublishRulesRequest", "RuleFile", "PrefixRequest", "PrefixQuery", "LookupRequest", "Object", "TelemetryRequest", "Event", "ConsentRequest", "ConsentRecord", "SetVerdictsRequest", "VerdictInput"}
+var requestTypes = []string{"PublishRulesRequest", "RuleFile", "PrefixRequest", "PrefixQuery", "LookupRequest", "Object", "TelemetryRequest", "Event", "ConsentRequest", "ConsentRecord", "SetVerdictsRequest", "VerdictInput", "TransparencyNew", "DecisionRequest", "FulfilRequest"}
 
 func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 	doc := MustLoadOpenAPI(t)

@@ -75,6 +75,12 @@ type Server struct {
 	// (GET /v1/keys/wifi, enrolled devices only); nil: that route answers
 	// unavailable.
 	WiFiKeys WiFiKeyService
+	// StoredEvents is read by the anonymization audit
+	// (GET /v1/admin/privacy/audit); nil: that route answers unavailable.
+	StoredEvents StoredEventSource
+	// Transparency keeps the register of requests for user data (the
+	// /v1/admin/transparency routes); nil: those routes answer unavailable.
+	Transparency TransparencyService
 	// PositiveTTL and NegativeTTL are how long agents may cache known and
 	// unknown answers.
 	PositiveTTL time.Duration
@@ -140,7 +146,7 @@ type Route struct {
 
 func (s *Server) routes() []Route {
 	metrics := promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
-	return []Route{
+	return append([]Route{
 		{Method: "POST", Path: "/v1/lookup", device: true, timed: true, handler: s.handleLookup},
 		{Method: "POST", Path: "/v1/lookup/prefix", device: true, timed: true, handler: s.handlePrefixLookup},
 		{Method: "GET", Path: "/v1/filter", device: true, timed: true, handler: s.handleFilter},
@@ -171,11 +177,12 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/admin/verdict", admin: true, roles: analystOrSupport, timed: true, handler: s.handleGetVerdict},
 		{Method: "GET", Path: "/v1/admin/verdict/explain", admin: true, roles: analystOrSupport, timed: true, handler: s.handleExplain},
 		{Method: "GET", Path: "/v1/admin/telemetry/stats", admin: true, roles: analystOrPrivacy, timed: true, handler: s.handleTelemetryStats},
+		{Method: "GET", Path: "/v1/admin/privacy/audit", admin: true, roles: privacy, timed: true, handler: s.handlePrivacyAudit},
 		{Method: "POST", Path: "/v1/samples", device: true, timed: true, handler: s.handleSampleUpload},
 		{Method: "GET", Path: "/v1/admin/samples", admin: true, roles: analyst, timed: true, handler: s.handleListSamples},
 		{Method: "GET", Path: "/v1/admin/samples/{sha256}", admin: true, roles: analyst, timed: true, handler: s.handleGetSample},
 		{Method: "POST", Path: "/v1/admin/samples/{sha256}/verdict", admin: true, roles: analyst, timed: true, handler: s.handleSampleVerdict},
-	}
+	}, s.transparencyRoutes()...)
 }
 
 // Routes lists the API's endpoints (method and path), as documented in

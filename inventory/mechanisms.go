@@ -185,8 +185,9 @@ func Mechanisms() []Mechanism {
 			},
 		},
 		{Name: "Published statistics",
-			Description: "Every statistic that leaves the cloud (the portal's threat statistics, reports, exports) is computed from aggregates with differential privacy: noise calibrated to a privacy budget ε that is accounted and shown, and counts too small to hide one device are suppressed.",
+			Description: "No statistic of the fleet is published yet: operators see only totals of what is stored (herdctl telemetry stats). Published threat statistics are to be computed from aggregates with differential privacy: noise calibrated to a privacy budget ε that is accounted and shown, and counts too small to hide one device suppressed.",
 		},
+		auditMechanism(),
 	}
 }
 

@@ -70,7 +70,7 @@ Commands:
   rules publish FOLDER        sign and serve every Sigma rule (.yml) under FOLDER as the
                               agents' new rule set (admin); one bad rule publishes nothing
   rules show                  the rule set the cloud serves: generation, signer, rules
-
+` + privacyAuditUsage + transparencyUsage + `
 KIND is sha256, sha1, md5, url, domain or ip. The cloud defaults to
 $HERD_CLOUD, else ` + cli.DefaultCloud + `; DIR (herdd's data folder) to
 $HERD_DATA, else ./herd-data; the token file to $HERD_TOKEN_FILE, else
@@ -117,6 +117,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"samples verdict": m.samplesVerdict,
 		"rules publish":   m.rulesPublish,
 		"rules show":      m.rulesShow,
+		"privacy audit":   m.privacyAudit,
+	}
+	for k, f := range m.transparencyCommands() {
+		commands[k] = f
 	}
 	name := strings.Join(words[:min(2, len(words))], " ")
 	data := m.dataDir(*dataFlag)
