@@ -285,7 +285,7 @@ func (d *Daemon) watch(ctx context.Context, w fswatch.Watcher) {
 		path := queue[0]
 		queue = queue[1:]
 		delete(pending, path)
-		d.scanFile(ctx, path)
+		d.scanFiles(ctx, []string{path}, "realtime")
 		if ctx.Err() != nil {
 			return
 		}
@@ -300,11 +300,6 @@ func (d *Daemon) watchError(ctx context.Context, err error) {
 		d.log.Warn("events were lost: scanning the watched folders again", "folders", d.cfg.Folders)
 		d.scanFiles(ctx, d.cfg.Folders, "scheduled")
 	}
-}
-
-// scanFile scans one file and acts on what it finds.
-func (d *Daemon) scanFile(ctx context.Context, path string) {
-	d.scanFiles(ctx, []string{path}, "realtime")
 }
 
 // scanFiles scans files or folders and acts on what it finds.

@@ -248,10 +248,7 @@ func TestBehaviourRuleAlertsAndReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	sh, _ := exec.LookPath("sh")
-	ls := func(cat string) rules.Event {
-		return rules.Event{Fields: map[string]any{"Image": sh, "ParentImage": "/usr/bin/python3", "CommandLine": "sh -c echo ZWNobyBoaQ== | base64 -d | bash /home/alice/x", "ProcessId": 0}}
-	}
-	ev := ls("process_creation")
+	ev := rules.Event{Fields: map[string]any{"Image": sh, "ParentImage": "/usr/bin/python3", "CommandLine": "sh -c echo ZWNobyBoaQ== | base64 -d | bash /home/alice/x", "ProcessId": 0}}
 	ev.Logsource.Product, ev.Logsource.Category = "linux", "process_creation"
 	benign := rules.Event{Fields: map[string]any{"Image": "/usr/bin/ls", "CommandLine": "ls -l"}}
 	benign.Logsource = ev.Logsource

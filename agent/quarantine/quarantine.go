@@ -200,8 +200,8 @@ func (q *Quarantine) List() ([]Item, error) {
 
 // Get returns one item's record.
 func (q *Quarantine) Get(id string) (Item, error) {
-	if !idPattern.MatchString(id) {
-		return Item{}, herd.Errorf(herd.EINVALID, "quarantine id %q: not an id (herd quarantine list shows them)", id)
+	if err := checkID(id); err != nil {
+		return Item{}, err
 	}
 	var b bytes.Buffer
 	if err := q.readSealed(q.file(id, ".meta"), id+".meta", &b); err != nil {
@@ -284,8 +284,8 @@ func (q *Quarantine) Restore(id, to string) (Item, error) {
 
 // Delete removes an item for good.
 func (q *Quarantine) Delete(id string) error {
-	if !idPattern.MatchString(id) {
-		return herd.Errorf(herd.EINVALID, "quarantine id %q: not an id (herd quarantine list shows them)", id)
+	if err := checkID(id); err != nil {
+		return err
 	}
 	if _, err := os.Stat(q.file(id, ".bin")); err != nil {
 		return herd.Errorf(herd.ENOTFOUND, "quarantine: no item %q", id)
@@ -383,6 +383,14 @@ func (q *Quarantine) readSealed(path, ad string, w io.Writer) error {
 }
 
 var idPattern = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// checkID refuses what is not an item id (a path, say) before it names a file.
+func checkID(id string) error {
+	if !idPattern.MatchString(id) {
+		return herd.Errorf(herd.EINVALID, "quarantine id %q: not an id (herd quarantine list shows them)", id)
+	}
+	return nil
+}
 
 func newID() string {
 	b := make([]byte, 8)

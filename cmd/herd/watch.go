@@ -174,9 +174,8 @@ func (m *Main) watchCmd(ctx context.Context, g globals, args []string) int {
 	}
 	// Loading the database and the rules went through buffers they no
 	// longer need: give that memory back now, for a daemon that stays
-	// resident, and again once the first checks are done.
+	// resident (the daemon does so again after each periodic check).
 	debug.FreeOSMemory()
-	time.AfterFunc(time.Minute, debug.FreeOSMemory)
 	log.Info("herd watch started", "folders", []string(folders), "quarantine", cfg.Quarantine != nil, "cloud", cfg.CloudURL, "signatures", db.Len())
 	if err := d.Run(ctx); err != nil {
 		return fail(err)
