@@ -88,7 +88,7 @@ func TestPrivacyAuditFindsPlantedUniqueDevice(t *testing.T) {
 	if planted == nil || *planted != wantLabel {
 		t.Fatalf("planted device not found: smallest %+v, want %s", rep.Smallest, wantLabel)
 	}
-	if !rep.SecondPass.Available || rep.SecondPass.PerField || rep.SecondPass.ByType["agent.error"] < 1 || rep.SecondPass.Total != rep.SecondPass.ByType["agent.error"] {
+	if !rep.SecondPass.Available || rep.SecondPass.ByType["agent.error"] < 1 || rep.SecondPass.Total != rep.SecondPass.ByType["agent.error"] {
 		t.Errorf("second pass: %+v", rep.SecondPass)
 	}
 	if rep.Budget.Available || rep.Budget.Note == "" {

@@ -73,18 +73,18 @@ func (s *TransparencyStore) Get(ctx context.Context, id string) (transparency.Re
 	if !ValidTransparencyID(id) {
 		return transparency.Request{}, 0, herd.Errorf(herd.ENOTFOUND, "no request %q (ids are tr- and 16 hex digits)", id)
 	}
-	e, err := s.kv.Get(ctx, id)
-	if errors.Is(err, natsjs.ErrKeyNotFound) {
+	raw, rev, err := get(ctx, s.kv, id)
+	if err != nil {
+		return transparency.Request{}, 0, err
+	}
+	if raw == nil {
 		return transparency.Request{}, 0, herd.Errorf(herd.ENOTFOUND, "no request %s", id)
 	}
-	if err != nil {
-		return transparency.Request{}, 0, transparencyUnavailable(err)
-	}
 	var r transparency.Request
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
+	if err := json.Unmarshal(raw, &r); err != nil {
 		return transparency.Request{}, 0, fmt.Errorf("request %s: stored value: %w", id, err)
 	}
-	return r, e.Revision(), nil
+	return r, rev, nil
 }
 
 // Update stores r over the revision rev it was read at (from Get);

@@ -60,9 +60,18 @@ func TestTransparencyStore(t *testing.T) {
 		if err != nil || got.State != transparency.StateInReview || got.History[1].Operator != "pia" {
 			t.Fatalf("after the race: %+v %v", got, err)
 		}
+		// Listed oldest first: a later request with a smaller id comes second.
+		later, err := transparency.Register(transparency.New{Type: transparency.TypeDeletion, Requester: transparency.RequesterPerson, Country: "DE", Received: now.Add(-24 * time.Hour)},
+			"tr-0000000000000001", "pia", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Create(ctx, later); err != nil {
+			t.Fatal(err)
+		}
 		l, err := s.List(ctx)
-		if err != nil || len(l) != 1 || l[0].ID != r.ID {
-			t.Fatalf("list: %+v %v", l, err)
+		if err != nil || len(l) != 2 || l[0].ID != r.ID || l[1].ID != later.ID {
+			t.Fatalf("list: %+v %v; want %s then %s", l, err, r.ID, later.ID)
 		}
 	})
 }

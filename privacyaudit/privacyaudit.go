@@ -185,7 +185,8 @@ func (a *Auditor) payloadFields(p []byte, fields []string) ([][]byte, bool) {
 	if p[i] != '{' {
 		return nil, false
 	}
-	a.raws = append(a.raws[:0], make([][]byte, len(fields))...)
+	a.raws = slices.Grow(a.raws[:0], len(fields))[:len(fields)]
+	clear(a.raws)
 	i++
 	for {
 		i = jsonwalk.SkipSpace(p, i)
@@ -293,13 +294,10 @@ type TypeReport struct {
 // agents should already have removed.
 type SecondPass struct {
 	// Available is false when the count could not be read.
-	Available bool `json:"available"`
-	// PerField is true when hits are counted per field; otherwise ByType
-	// holds totals per event type.
-	PerField bool              `json:"per_field"`
-	ByType   map[string]uint64 `json:"by_type,omitempty"`
-	Total    uint64            `json:"total"`
-	Note     string            `json:"note"`
+	Available bool              `json:"available"`
+	ByType    map[string]uint64 `json:"by_type,omitempty"`
+	Total     uint64            `json:"total"`
+	Note      string            `json:"note"`
 }
 
 // Budget reports the differential privacy budget spent.

@@ -94,7 +94,7 @@ func Compute(p Period, reqs []Request, now time.Time) Report {
 		rep.Rows = append(rep.Rows, k)
 	}
 	slices.SortFunc(rep.Rows, func(a, b Row) int {
-		if c := strings.Compare(string(a.Type), string(b.Type)); c != 0 {
+		if c := slices.Index(Types, a.Type) - slices.Index(Types, b.Type); c != 0 {
 			return c
 		}
 		if c := strings.Compare(a.Country, b.Country); c != 0 {

@@ -46,11 +46,11 @@ func TestCompute(t *testing.T) {
 		t.Errorf("by outcome %s", got)
 	}
 	wantRows := []Row{
-		{TypeAccess, "DE", OutcomeFulfilled, 2},
+		{TypeAccess, "DE", OutcomeFulfilled, 2}, // in the order of Types, then country, then Outcomes
+		{TypeDeletion, "FR", OutcomePending, 1},
 		{TypeDisclosure, "DE", OutcomePending, 1},
 		{TypeDisclosure, "DE", OutcomeApproved, 1},
 		{TypeDisclosure, "US", OutcomeRejected, 1},
-		{TypeDeletion, "FR", OutcomePending, 1},
 	}
 	if fmt.Sprint(rep.Rows) != fmt.Sprint(wantRows) {
 		t.Errorf("rows\n%v\nwant\n%v", rep.Rows, wantRows)
